@@ -1,0 +1,281 @@
+// The cgroupfs backend of cgroups::Manager for both layouts: a unified v2 host (one
+// hierarchy, CLONE_INTO_CGROUP) and a legacy/hybrid v1 host (one directory per mounted
+// hierarchy, the process written into each). Controller limits are not applied here yet.
+#include "cgroups/manager.hpp"
+
+#include "common/fs.hpp"
+#include "common/log.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <sstream>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+namespace husk::cgroups {
+
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep)
+{
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : s) {
+        if (c == sep) {
+            out.push_back(cur);
+            cur.clear();
+        } else {
+            cur.push_back(c);
+        }
+    }
+    out.push_back(cur);
+    return out;
+}
+
+struct Mounted {
+    std::string mountpoint;
+    std::string root; // the mount's root within the hierarchy
+    std::string controllers;
+    bool v2;
+};
+
+// Cgroup mounts of this mount namespace, from /proc/self/mountinfo.
+Result<std::vector<Mounted>> cgroup_mounts()
+{
+    auto text = TRY(fs::read_file("/proc/self/mountinfo"));
+    std::vector<Mounted> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        // id parent major:minor root mountpoint options [optional...] - fstype source superopts
+        auto sep = line.find(" - ");
+        if (sep == std::string::npos)
+            continue;
+        auto left = split(line.substr(0, sep), ' ');
+        auto right = split(line.substr(sep + 3), ' ');
+        if (left.size() < 5 || right.size() < 3)
+            continue;
+        const std::string& fstype = right[0];
+        if (fstype != "cgroup" && fstype != "cgroup2")
+            continue;
+        Mounted m { left[4], left[3], "", fstype == "cgroup2" };
+        if (!m.v2) {
+            std::string ctrls;
+            for (const auto& opt : split(right[2], ',')) {
+                static const char* skip[] = { "rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec",
+                                              "clone_children", "xattr" };
+                if (std::find_if(std::begin(skip), std::end(skip), [&](const char* s) { return opt == s; })
+                    != std::end(skip))
+                    continue;
+                if (opt.starts_with("release_agent="))
+                    continue;
+                if (!ctrls.empty())
+                    ctrls += ',';
+                ctrls += opt;
+            }
+            m.controllers = ctrls;
+        }
+        // A hierarchy may be mounted more than once; the first mount serves.
+        bool dup = std::any_of(out.begin(), out.end(),
+                               [&](const Mounted& o) { return o.v2 == m.v2 && o.controllers == m.controllers; });
+        if (!dup)
+            out.push_back(std::move(m));
+    }
+    return out;
+}
+
+// The caller's own cgroup in each hierarchy, keyed by controller list ("" for v2).
+Result<std::vector<std::pair<std::string, std::string>>> own_cgroups()
+{
+    auto text = TRY(fs::read_file("/proc/self/cgroup"));
+    std::vector<std::pair<std::string, std::string>> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        auto a = line.find(':');
+        auto b = line.find(':', a + 1);
+        if (a == std::string::npos || b == std::string::npos)
+            continue;
+        out.emplace_back(line.substr(a + 1, b - a - 1), line.substr(b + 1));
+    }
+    return out;
+}
+
+// v1 cpuset cgroups start with empty cpus/mems and refuse tasks: inherit the parent's.
+void init_cpuset(const std::string& dir, const std::string& mountpoint)
+{
+    if (dir.size() <= mountpoint.size())
+        return;
+    std::string parent = dir.substr(0, dir.rfind('/'));
+    init_cpuset(parent, mountpoint);
+    for (const char* file : { "cpuset.cpus", "cpuset.mems" }) {
+        auto cur = fs::read_file(dir + "/" + file);
+        if (cur && cur->find_first_not_of(" \n") != std::string::npos)
+            continue;
+        auto from = fs::read_file(parent + "/" + file);
+        if (from)
+            (void)fs::write_file(dir + "/" + file, *from);
+    }
+}
+
+class FsManager final : public Manager {
+public:
+    FsManager(std::string path, Mode mode, std::vector<Hierarchy> hierarchies)
+        : m_path(std::move(path)), m_mode(mode), m_hierarchies(std::move(hierarchies))
+    {
+    }
+
+    const std::string& path() const override { return m_path; }
+    Mode mode() const override { return m_mode; }
+    const std::vector<Hierarchy>& hierarchies() const override { return m_hierarchies; }
+
+    Result<> create() override
+    {
+        for (const auto& h : m_hierarchies) {
+            TRY_CTX(fs::mkdir_all(h.dir, 0755), "create cgroup");
+            if (!h.v2 && h.controllers.find("cpuset") != std::string::npos)
+                init_cpuset(h.dir, h.mountpoint);
+        }
+        return {};
+    }
+
+    Result<Fd> open_for_clone() override
+    {
+        if (m_mode != Mode::Unified || m_hierarchies.empty())
+            return Fd();
+        return fs::open(m_hierarchies.front().dir, O_PATH | O_DIRECTORY);
+    }
+
+    Result<> add(pid_t pid) override
+    {
+        std::string text = std::to_string(pid);
+        for (const auto& h : m_hierarchies) {
+            if (auto r = fs::write_file(h.dir + "/cgroup.procs", text); !r) {
+                // The v2 half of a hybrid host may refuse (no controllers, threaded): v1 is
+                // what counts there.
+                if (m_mode == Mode::Legacy && h.v2) {
+                    log::debug("join " + h.dir + ": " + r.error().message());
+                    continue;
+                }
+                return std::unexpected(r.error().prefix("join cgroup"));
+            }
+        }
+        return {};
+    }
+
+    Result<std::vector<pid_t>> pids() const override
+    {
+        const Hierarchy* pick = nullptr;
+        for (const auto& h : m_hierarchies) {
+            if (m_mode == Mode::Unified || (!h.v2 && (!pick || h.controllers == "pids" || h.controllers == "freezer")))
+                pick = &h;
+        }
+        if (!pick)
+            return std::vector<pid_t> {};
+        auto text = fs::read_file(pick->dir + "/cgroup.procs");
+        if (!text) {
+            if (text.error().code() == ENOENT)
+                return std::vector<pid_t> {};
+            return std::unexpected(text.error());
+        }
+        std::vector<pid_t> out;
+        std::istringstream in(*text);
+        pid_t p;
+        while (in >> p)
+            out.push_back(p);
+        return out;
+    }
+
+    Result<> signal_all(int sig) const override
+    {
+        for (pid_t p : TRY(pids())) {
+            if (::kill(p, sig) < 0 && errno != ESRCH)
+                return fail_errno("signal " + std::to_string(p));
+        }
+        return {};
+    }
+
+    Result<> destroy() override
+    {
+        Result<> result;
+        for (const auto& h : m_hierarchies) {
+            // Processes that were just killed leave the cgroup asynchronously.
+            for (int attempt = 0;; ++attempt) {
+                if (::rmdir(h.dir.c_str()) == 0 || errno == ENOENT)
+                    break;
+                if (errno != EBUSY || attempt >= 100) {
+                    if (result)
+                        result = fail_errno("remove cgroup " + h.dir);
+                    break;
+                }
+                timespec ts { 0, 10 * 1000 * 1000 };
+                nanosleep(&ts, nullptr);
+            }
+        }
+        return result;
+    }
+
+private:
+    std::string m_path;
+    Mode m_mode;
+    std::vector<Hierarchy> m_hierarchies;
+};
+
+} // namespace
+
+Result<std::unique_ptr<Manager>> make_manager(const std::string& cgroups_path, const std::string& id)
+{
+    std::string path = cgroups_path.empty() ? id : cgroups_path;
+    if (path.find(':') != std::string::npos)
+        return fail("cgroupsPath \"" + path + "\": systemd-style paths need the systemd cgroup driver, which husk does not have yet");
+    auto mounts = TRY(cgroup_mounts());
+    auto own = TRY(own_cgroups());
+    bool unified = std::any_of(mounts.begin(), mounts.end(),
+                               [](const Mounted& m) { return m.v2 && m.mountpoint == "/sys/fs/cgroup"; });
+    Mode mode = unified ? Mode::Unified : Mode::Legacy;
+    std::vector<Hierarchy> hs;
+    for (const auto& m : mounts) {
+        if (unified && !m.v2)
+            continue;
+        std::string base = "/";
+        if (path[0] != '/') {
+            for (const auto& [ctrls, p] : own)
+                if (ctrls == m.controllers)
+                    base = p;
+            // Inside a namespaced mount the root field says where the mount starts.
+            if (m.root != "/" && base.starts_with(m.root))
+                base = base.substr(m.root.size());
+        }
+        std::string rel = fs::clean(base + "/" + path);
+        hs.push_back(Hierarchy { m.mountpoint, m.controllers, m.v2, fs::clean(m.mountpoint + "/" + rel) });
+    }
+    if (hs.empty())
+        return fail("no cgroup hierarchy is mounted");
+    return std::make_unique<FsManager>(fs::clean("/" + path), mode, std::move(hs));
+}
+
+Result<std::unique_ptr<Manager>> reopen_manager(const std::vector<std::string>& dirs)
+{
+    auto mounts = TRY(cgroup_mounts());
+    bool unified = std::any_of(mounts.begin(), mounts.end(),
+                               [](const Mounted& m) { return m.v2 && m.mountpoint == "/sys/fs/cgroup"; });
+    std::vector<Hierarchy> hs;
+    for (const auto& dir : dirs) {
+        Hierarchy h;
+        h.dir = dir;
+        for (const auto& m : mounts) {
+            if (dir.starts_with(m.mountpoint + "/") && m.mountpoint.size() > h.mountpoint.size()) {
+                h.mountpoint = m.mountpoint;
+                h.controllers = m.controllers;
+                h.v2 = m.v2;
+            }
+        }
+        hs.push_back(std::move(h));
+    }
+    return std::make_unique<FsManager>("", unified ? Mode::Unified : Mode::Legacy, std::move(hs));
+}
+
+} // namespace husk::cgroups

@@ -1,0 +1,35 @@
+// Small file-system helpers with Result errors: whole-file reads and writes, atomic
+// replacement (temp + fsync-free rename: state files are runtime data on tmpfs), mkdir -p.
+#pragma once
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+
+namespace husk::fs {
+
+Result<Fd> open(const std::string& path, int flags, mode_t mode = 0);
+Result<Fd> open_at(BorrowedFd dir, const std::string& path, int flags, mode_t mode = 0);
+Result<std::string> read_file(const std::string& path);
+Result<std::string> read_fd(BorrowedFd fd);
+Result<> write_file(const std::string& path, std::string_view content, mode_t mode = 0644);
+// Writes `content` to dir/name via a temporary file and rename(2), so readers see either
+// the old or the new file, never a partial one.
+Result<> write_file_atomic(BorrowedFd dir, const std::string& name, std::string_view content,
+                           mode_t mode = 0600);
+// Writes all of `content` to an open fd.
+Result<> write_all(BorrowedFd fd, std::string_view content);
+Result<> mkdir_all(const std::string& path, mode_t mode = 0755);
+// Removes a directory tree; follows no symlinks (they are unlinked, not traversed).
+Result<> remove_all(const std::string& path);
+bool exists(const std::string& path);
+// Absolute, lexically cleaned path ("a/../b" -> "b"); relative paths are taken from `base`.
+std::string absolute(const std::string& path, const std::string& base);
+std::string clean(const std::string& path);
+// The working directory ("/" if it cannot be read).
+std::string current_dir();
+
+} // namespace husk::fs

@@ -1,0 +1,46 @@
+// The `husk` command line: global options shared by every verb, and one register_*
+// function per verb (one file each). Verbs parse their flags with CLI11 and call into
+// libhusk; they print and return an exit code, never throw.
+#pragma once
+
+#include "common/error.hpp"
+#include "runtime/container.hpp"
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+namespace husk::cli {
+
+struct Globals {
+    std::string root = "/run/husk";
+    std::string log_file;
+    std::string log_format = "text";
+    bool debug = false;
+    bool systemd_cgroup = false;
+    std::string rootless = "auto";
+    std::string criu;
+};
+
+// A verb's action: its result becomes the exit code (an error is reported and gives 1).
+using Action = std::function<Result<int>()>;
+
+struct Context {
+    Globals globals;
+    Action action; // set by the chosen verb's callback
+};
+
+void register_create(CLI::App& app, Context& ctx);
+void register_start(CLI::App& app, Context& ctx);
+void register_run(CLI::App& app, Context& ctx);
+void register_state(CLI::App& app, Context& ctx);
+void register_kill(CLI::App& app, Context& ctx);
+void register_delete(CLI::App& app, Context& ctx);
+void register_list(CLI::App& app, Context& ctx);
+void register_spec(CLI::App& app, Context& ctx);
+void register_features(CLI::App& app, Context& ctx);
+
+// Flags shared by create and run.
+void add_create_flags(CLI::App& cmd, CreateOptions& options);
+
+} // namespace husk::cli

@@ -1,0 +1,31 @@
+// `husk delete [--force] ID`: removes a stopped (or, forced, any) container.
+#include "runtime/cli/cli.hpp"
+
+#include <memory>
+
+namespace husk::cli {
+
+void register_delete(CLI::App& app, Context& ctx)
+{
+    struct DeleteFlags {
+        std::string id;
+        bool force = false;
+    };
+    auto flags = std::make_shared<DeleteFlags>();
+    auto* cmd = app.add_subcommand("delete", "delete any resources held by the container often used with detached container");
+    cmd->add_flag("-f,--force", flags->force, "forcibly deletes the container if it is still running (uses SIGKILL)");
+    cmd->add_option("id", flags->id, "container id")->required();
+    cmd->callback([&ctx, flags] {
+        ctx.action = [&ctx, flags]() -> Result<int> {
+            Runtime rt(ctx.globals.root);
+            auto r = rt.remove(flags->id, flags->force);
+            // Forced deletion of something already gone is not an error.
+            if (!r && flags->force && r.error().what() == "container does not exist")
+                return 0;
+            TRY(std::move(r));
+            return 0;
+        };
+    });
+}
+
+} // namespace husk::cli

@@ -1,0 +1,86 @@
+// husk's entry point: global flags, verb dispatch, and the single place where errors are
+// turned into log lines, stderr text and exit codes the way runc's callers expect.
+#include "common/log.hpp"
+#include "runtime/cli/cli.hpp"
+
+#include <cstdio>
+#include <iostream>
+
+#ifndef HUSK_VERSION
+#define HUSK_VERSION "unknown"
+#endif
+
+namespace {
+
+void report(const std::string& msg)
+{
+    husk::log::error(msg);
+    // Callers that redirect the log to a file still read the reason from stderr.
+    if (husk::log::to_file())
+        std::fprintf(stderr, "%s\n", msg.c_str());
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    using namespace husk::cli;
+    Context ctx;
+    CLI::App app { "husk: an OCI container runtime (runc-compatible command line)", "husk" };
+    app.set_version_flag("-v,--version",
+                         std::string("husk version ") + HUSK_VERSION + "\nspec: 1.1.0");
+    app.require_subcommand(1);
+    app.add_option("--root", ctx.globals.root, "root directory for storage of container state (this should be located in tmpfs)");
+    app.add_option("--log", ctx.globals.log_file, "set the log file to write husk logs to (default is stderr)");
+    app.add_option("--log-format", ctx.globals.log_format, "set the log format ('text' (default), or 'json')")
+        ->check(CLI::IsMember({ "text", "json" }));
+    app.add_flag("--debug", ctx.globals.debug, "enable debug logging");
+    app.add_flag("--systemd-cgroup", ctx.globals.systemd_cgroup, "enable systemd cgroup support");
+    app.add_option("--rootless", ctx.globals.rootless, "ignore cgroup permission errors ('true', 'false', or 'auto')");
+    app.add_option("--criu", ctx.globals.criu, "path to the criu binary used for checkpoint and restore");
+
+    register_create(app, ctx);
+    register_start(app, ctx);
+    register_run(app, ctx);
+    register_state(app, ctx);
+    register_kill(app, ctx);
+    register_delete(app, ctx);
+    register_list(app, ctx);
+    register_spec(app, ctx);
+    register_features(app, ctx);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::Success& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return 1;
+    }
+
+    husk::log::set_format(ctx.globals.log_format == "json" ? husk::log::Format::Json : husk::log::Format::Text);
+    husk::log::set_debug(ctx.globals.debug);
+    if (!ctx.globals.log_file.empty() && !husk::log::set_file(ctx.globals.log_file)) {
+        std::fprintf(stderr, "husk: cannot open log file %s\n", ctx.globals.log_file.c_str());
+        return 1;
+    }
+    if (ctx.globals.systemd_cgroup) {
+        report("--systemd-cgroup: the systemd cgroup driver is not available in this husk build");
+        return 1;
+    }
+    if (!ctx.action) {
+        report("no command given");
+        return 1;
+    }
+    try {
+        auto result = ctx.action();
+        if (!result) {
+            report(result.error().message());
+            return 1;
+        }
+        return *result;
+    } catch (const std::exception& e) {
+        report(std::string("internal error: ") + e.what());
+        return 1;
+    }
+}

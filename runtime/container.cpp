@@ -1,0 +1,364 @@
+#include "runtime/container.hpp"
+
+#include "cgroups/manager.hpp"
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "common/sys.hpp"
+#include "runtime/process/init.hpp"
+#include "runtime/spec/config.hpp"
+
+#include <csignal>
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace husk {
+
+namespace {
+
+// Undoes a half-made container unless dismissed: the cgroup and the state directory.
+class CreateCleanup {
+public:
+    CreateCleanup(const state::Store& store, const state::ContainerDir& dir) : m_store(store), m_dir(dir) {}
+    ~CreateCleanup()
+    {
+        if (m_dismissed)
+            return;
+        if (m_cgroup) {
+            (void)m_cgroup->signal_all(SIGKILL);
+            if (auto r = m_cgroup->destroy(); !r)
+                log::warn("cleanup: " + r.error().message());
+        }
+        if (auto r = m_store.remove(m_dir); !r)
+            log::warn("cleanup: " + r.error().message());
+    }
+    void set_cgroup(cgroups::Manager* cg) { m_cgroup = cg; }
+    void dismiss() { m_dismissed = true; }
+
+private:
+    const state::Store& m_store;
+    const state::ContainerDir& m_dir;
+    cgroups::Manager* m_cgroup = nullptr;
+    bool m_dismissed = false;
+};
+
+std::string owner_name(uid_t uid)
+{
+    passwd pw {};
+    passwd* result = nullptr;
+    char buf[1024];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &result) == 0 && result)
+        return result->pw_name;
+    return std::to_string(uid);
+}
+
+Result<> write_pid_file(const std::string& path, pid_t pid)
+{
+    std::string abs = fs::absolute(path, fs::current_dir());
+    std::string dir = abs.substr(0, abs.rfind('/'));
+    std::string name = abs.substr(abs.rfind('/') + 1);
+    Fd dfd = TRY_CTX(fs::open(dir.empty() ? "/" : dir, O_DIRECTORY | O_RDONLY), "pid file");
+    TRY_CTX(fs::write_file_atomic(dfd.borrow(), name, std::to_string(pid), 0644), "pid file " + abs);
+    return {};
+}
+
+Result<> check_rootfs(const spec::Config& config)
+{
+    struct stat st {};
+    if (::stat(config.root.path.c_str(), &st) < 0)
+        return fail_errno("rootfs (" + config.root.path + ")");
+    if (!S_ISDIR(st.st_mode))
+        return fail("rootfs (" + config.root.path + ") is not a directory");
+    return {};
+}
+
+StateView view_of(const state::ContainerDir& dir, const state::ContainerState& st)
+{
+    StateView v;
+    v.oci_version = st.oci_version;
+    v.id = st.id;
+    v.status = state::derive_status(dir, st);
+    v.pid = v.status == state::Status::Stopped ? 0 : st.pid;
+    v.bundle = st.bundle;
+    v.rootfs = st.rootfs;
+    v.created = st.created;
+    v.owner = st.owner;
+    v.annotations = st.annotations;
+    return v;
+}
+
+// The container's recorded state, or a stopped placeholder for a directory left behind
+// by a create that never finished.
+Result<state::ContainerState> load_state(const state::ContainerDir& dir, const std::string& id)
+{
+    auto st = TRY(dir.load());
+    if (st)
+        return *st;
+    state::ContainerState placeholder;
+    placeholder.id = id;
+    return placeholder;
+}
+
+// Sends the exec fifo's byte: the init proceeds to execve.
+Result<> release_init(const state::ContainerDir& dir)
+{
+    int fd = ::open(dir.file("exec.fifo").c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENXIO)
+            return fail("cannot start a container that has stopped");
+        return fail_errno("open exec fifo");
+    }
+    Fd fifo(fd);
+    TRY_CTX(fs::write_all(fifo.borrow(), std::string_view("\0", 1)), "release container init");
+    if (::unlinkat(dir.fd().get(), "exec.fifo", 0) < 0)
+        return fail_errno("remove exec fifo");
+    return {};
+}
+
+// Waits until the process behind `pidfd` has exited (it may not be our child).
+void wait_gone(int pidfd, int timeout_ms)
+{
+    pollfd p { pidfd, POLLIN, 0 };
+    while (::poll(&p, 1, timeout_ms) < 0 && errno == EINTR) {
+    }
+}
+
+struct Created {
+    state::ContainerDir dir;
+    state::ContainerState st;
+    std::unique_ptr<cgroups::Manager> cgroup;
+    process::InitProcess init;
+};
+
+Result<Created> create_container(const state::Store& store, const CreateOptions& options)
+{
+    std::string bundle = fs::absolute(options.bundle, fs::current_dir());
+    auto config = TRY(spec::load_config(bundle));
+    if (!config.has_process)
+        return fail("process: missing in config.json");
+    if (config.process.terminal && options.console_socket.empty())
+        return fail("cannot allocate tty if husk will detach without setting console socket");
+    if (!options.console_socket.empty())
+        return fail("--console-socket: terminals are not supported by this husk build yet");
+    TRY(check_rootfs(config));
+
+    state::ContainerDir dir = TRY(store.create(options.id));
+    std::unique_ptr<cgroups::Manager> cgroup; // outlives the cleanup that may use it
+    CreateCleanup cleanup(store, dir);
+
+    state::ContainerState st;
+    st.id = options.id;
+    st.bundle = bundle;
+    st.rootfs = config.root.path;
+    st.oci_version = config.oci_version;
+    st.annotations = config.annotations;
+    st.owner = owner_name(::geteuid());
+    st.init_is_pid1 = config.linux.has_namespace(spec::NamespaceType::Pid)
+        && config.linux.find_namespace(spec::NamespaceType::Pid)->path.empty();
+
+    cgroup = TRY(cgroups::make_manager(config.linux.cgroups_path, options.id));
+    cleanup.set_cgroup(cgroup.get());
+    TRY(cgroup->create());
+    for (const auto& h : cgroup->hierarchies())
+        st.cgroup_dirs.push_back(h.dir);
+    // Recorded before the init exists, so a killed create can still be cleaned by delete.
+    TRY(dir.save(st));
+
+    if (::mkfifoat(dir.fd().get(), "exec.fifo", 0622) < 0)
+        return fail_errno("create exec fifo");
+    Fd fifo = TRY(fs::open(dir.file("exec.fifo"), O_RDWR));
+
+    process::InitOptions io;
+    io.config = &config;
+    io.pivot = options.no_pivot ? rootfs::Pivot::Chroot : rootfs::Pivot::PivotRoot;
+    io.cgroup = cgroup.get();
+    io.exec_fifo = fifo.borrow();
+    io.preserve_fds = options.preserve_fds;
+    process::InitProcess init = TRY(process::spawn_init(io));
+
+    auto ps = sys::proc_stat(init.pid());
+    if (!ps)
+        return fail("container init exited during create");
+    st.pid = init.pid();
+    st.pid_start_time = ps->start_time;
+    st.created = log::rfc3339_now(true);
+    TRY(dir.save(st));
+    if (!options.pid_file.empty())
+        TRY(write_pid_file(options.pid_file, init.pid()));
+    TRY(init.commit());
+    cleanup.dismiss();
+    return Created { std::move(dir), std::move(st), std::move(cgroup), std::move(init) };
+}
+
+// Stops every process of a container and removes its cgroup and state.
+Result<> destroy(const state::Store& store, const state::ContainerDir& dir, const state::ContainerState& st)
+{
+    std::unique_ptr<cgroups::Manager> cg;
+    if (!st.cgroup_dirs.empty())
+        cg = TRY(cgroups::reopen_manager(st.cgroup_dirs));
+    if (st.pid > 0 && state::init_alive(st)) {
+        int pidfd = sys::pidfd_open(st.pid);
+        if (pidfd >= 0) {
+            Fd owned(pidfd);
+            // Re-check identity now that the pidfd pins the process.
+            if (state::init_alive(st)) {
+                sys::pidfd_send_signal(owned.get(), SIGKILL);
+                wait_gone(owned.get(), 10000);
+            }
+        }
+    }
+    if (cg) {
+        // Without a pid namespace, processes outlive the init: kill them through the cgroup.
+        (void)cg->signal_all(SIGKILL);
+        TRY(cg->destroy());
+    }
+    return store.remove(dir);
+}
+
+int exit_code_of(int status)
+{
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+} // namespace
+
+Result<> Runtime::create(const CreateOptions& options)
+{
+    auto created = TRY(create_container(m_store, options));
+    return {};
+}
+
+Result<> Runtime::start(const std::string& id)
+{
+    state::ContainerDir dir = TRY(m_store.open(id));
+    auto st = TRY(load_state(dir, id));
+    switch (state::derive_status(dir, st)) {
+    case state::Status::Created:
+        return release_init(dir);
+    case state::Status::Stopped:
+        return fail("cannot start a container that has stopped");
+    case state::Status::Running:
+        return fail("cannot start an already running container");
+    default:
+        return fail("cannot start a container in the " + std::string(state::status_name(state::derive_status(dir, st)))
+                    + " state");
+    }
+}
+
+Result<int> Runtime::run(const CreateOptions& options, Detach detach, Keep keep)
+{
+    // Forwarded signals are blocked before the container exists so none is lost.
+    sigset_t forward;
+    sigemptyset(&forward);
+    for (int s : { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH })
+        sigaddset(&forward, s);
+    sigset_t old;
+    if (detach == Detach::No)
+        sigprocmask(SIG_BLOCK, &forward, &old);
+
+    auto created = create_container(m_store, options);
+    if (!created) {
+        if (detach == Detach::No)
+            sigprocmask(SIG_SETMASK, &old, nullptr);
+        return std::unexpected(created.error());
+    }
+    if (auto r = release_init(created->dir); !r) {
+        (void)destroy(m_store, created->dir, created->st);
+        return std::unexpected(r.error());
+    }
+    if (detach == Detach::Yes)
+        return 0;
+
+    int sfd = ::signalfd(-1, &forward, SFD_CLOEXEC);
+    Fd sigs(sfd);
+    pid_t pid = created->init.pid();
+    int status = 0;
+    for (;;) {
+        pollfd fds[2] = { { created->init.pidfd().get(), POLLIN, 0 }, { sigs.get(), POLLIN, 0 } };
+        if (::poll(fds, sigs ? 2 : 1, -1) < 0 && errno != EINTR)
+            break;
+        if (fds[1].revents & POLLIN) {
+            signalfd_siginfo si {};
+            if (::read(sigs.get(), &si, sizeof si) == sizeof si && si.ssi_signo != SIGCHLD)
+                sys::pidfd_send_signal(created->init.pidfd().get(), static_cast<int>(si.ssi_signo));
+        }
+        if (fds[0].revents & POLLIN) {
+            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            break;
+        }
+    }
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+    int code = exit_code_of(status);
+    if (keep == Keep::No) {
+        created->st.pid = 0;
+        if (auto r = destroy(m_store, created->dir, created->st); !r)
+            log::warn("delete after run: " + r.error().message());
+    }
+    return code;
+}
+
+Result<StateView> Runtime::state(const std::string& id)
+{
+    state::ContainerDir dir = TRY(m_store.open(id));
+    auto st = TRY(load_state(dir, id));
+    return view_of(dir, st);
+}
+
+Result<> Runtime::kill(const std::string& id, int sig, bool all)
+{
+    state::ContainerDir dir = TRY(m_store.open(id));
+    auto st = TRY(load_state(dir, id));
+    auto status = state::derive_status(dir, st);
+    if (status == state::Status::Stopped)
+        return fail("container not running");
+    if (all && !st.cgroup_dirs.empty()) {
+        auto cg = TRY(cgroups::reopen_manager(st.cgroup_dirs));
+        return cg->signal_all(sig);
+    }
+    int pidfd = sys::pidfd_open(st.pid);
+    if (pidfd < 0)
+        return fail("container not running");
+    Fd owned(pidfd);
+    if (!state::init_alive(st))
+        return fail("container not running");
+    if (sys::pidfd_send_signal(owned.get(), sig) < 0)
+        return fail_errno("send signal " + std::to_string(sig));
+    return {};
+}
+
+Result<> Runtime::remove(const std::string& id, bool force)
+{
+    state::ContainerDir dir = TRY(m_store.open(id));
+    auto st = TRY(load_state(dir, id));
+    auto status = state::derive_status(dir, st);
+    if (status == state::Status::Running || status == state::Status::Paused) {
+        if (!force)
+            return fail("cannot delete container " + id + " that is not stopped: "
+                        + std::string(state::status_name(status)));
+    }
+    return destroy(m_store, dir, st);
+}
+
+Result<std::vector<StateView>> Runtime::list()
+{
+    std::vector<StateView> out;
+    for (const auto& id : TRY(m_store.list())) {
+        auto dir = m_store.open(id);
+        if (!dir)
+            continue; // deleted meanwhile
+        auto st = load_state(*dir, id);
+        if (!st)
+            continue;
+        out.push_back(view_of(*dir, *st));
+    }
+    return out;
+}
+
+} // namespace husk

@@ -1,0 +1,59 @@
+// The container lifecycle as the CLI verbs see it: create, start, run, state, kill, delete,
+// list. Each operation takes the container's lock in the state store for its duration.
+#pragma once
+
+#include "common/error.hpp"
+#include "runtime/state/store.hpp"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace husk {
+
+struct CreateOptions {
+    std::string id;
+    std::string bundle = ".";
+    std::string pid_file;
+    std::string console_socket;
+    bool no_pivot = false;
+    bool no_new_keyring = false;
+    int preserve_fds = 0;
+};
+
+enum class Detach { No, Yes };
+enum class Keep { No, Yes };
+
+// What `state` prints (runtime-spec state plus runc's extra fields).
+struct StateView {
+    std::string oci_version;
+    std::string id;
+    pid_t pid = 0;
+    state::Status status = state::Status::Stopped;
+    std::string bundle;
+    std::string rootfs;
+    std::string created;
+    std::string owner;
+    std::map<std::string, std::string> annotations;
+};
+
+class Runtime {
+public:
+    explicit Runtime(std::string root) : m_store(std::move(root)) {}
+
+    Result<> create(const CreateOptions& options);
+    Result<> start(const std::string& id);
+    // create + start; attached, waits and returns the container's exit code (128+signal
+    // when killed), deleting it afterwards unless kept.
+    Result<int> run(const CreateOptions& options, Detach detach, Keep keep);
+    Result<StateView> state(const std::string& id);
+    Result<> kill(const std::string& id, int sig, bool all);
+    Result<> remove(const std::string& id, bool force);
+    Result<std::vector<StateView>> list();
+
+private:
+    state::Store m_store;
+};
+
+} // namespace husk

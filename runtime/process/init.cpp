@@ -1,0 +1,282 @@
+#include "runtime/process/init.hpp"
+
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "common/sys.hpp"
+#include "runtime/caps/caps.hpp"
+#include "runtime/process/init_plan.hpp"
+#include "runtime/process/sync.hpp"
+
+#include <csignal>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace husk::process {
+
+namespace {
+
+int clone_flag(spec::NamespaceType t)
+{
+    using spec::NamespaceType;
+    switch (t) {
+    case NamespaceType::Pid: return CLONE_NEWPID;
+    case NamespaceType::Network: return CLONE_NEWNET;
+    case NamespaceType::Mount: return CLONE_NEWNS;
+    case NamespaceType::Ipc: return CLONE_NEWIPC;
+    case NamespaceType::Uts: return CLONE_NEWUTS;
+    case NamespaceType::User: return CLONE_NEWUSER;
+    case NamespaceType::Cgroup: return CLONE_NEWCGROUP;
+    case NamespaceType::Time: return CLONE_NEWTIME;
+    }
+    return 0;
+}
+
+std::string id_map_text(const std::vector<spec::IdMapping>& maps)
+{
+    std::string out;
+    for (const auto& m : maps)
+        out += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " + std::to_string(m.size) + "\n";
+    return out;
+}
+
+void reap(pid_t pid)
+{
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+}
+
+std::string describe_exit(pid_t pid)
+{
+    int status = 0;
+    pid_t r;
+    while ((r = ::waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+    }
+    if (r != pid)
+        return "container init exited unexpectedly";
+    if (WIFSIGNALED(status))
+        return "container init was killed by signal " + std::to_string(WTERMSIG(status));
+    return "container init exited unexpectedly with status " + std::to_string(WEXITSTATUS(status));
+}
+
+// Namespaces the parent enters for the clone only and leaves right after: pid (affects
+// children only) and time (offsets must be written before the first process enters).
+class ParentNamespaceSwitch {
+public:
+    Result<> enter_pid(const std::string& path)
+    {
+        m_saved_pid = TRY(fs::open("/proc/self/ns/pid", O_RDONLY));
+        Fd target = TRY(fs::open(path, O_RDONLY));
+        if (::setns(target.get(), CLONE_NEWPID) < 0)
+            return fail_errno("join pid namespace " + path);
+        return {};
+    }
+    Result<> enter_time(const spec::Namespace& ns, const std::map<std::string, spec::TimeOffset>& offsets)
+    {
+        m_saved_time = TRY(fs::open("/proc/self/ns/time", O_RDONLY));
+        if (!ns.path.empty()) {
+            Fd target = TRY(fs::open(ns.path, O_RDONLY));
+            if (::setns(target.get(), CLONE_NEWTIME) < 0)
+                return fail_errno("join time namespace " + ns.path);
+            return {};
+        }
+        if (::unshare(CLONE_NEWTIME) < 0)
+            return fail_errno("create time namespace");
+        std::string text;
+        for (const auto& [clock, off] : offsets)
+            text += clock + " " + std::to_string(off.secs) + " " + std::to_string(off.nanosecs) + "\n";
+        if (!text.empty())
+            TRY_CTX(fs::write_file("/proc/self/timens_offsets", text), "set time namespace offsets");
+        return {};
+    }
+    ~ParentNamespaceSwitch()
+    {
+        if (m_saved_pid)
+            (void)::setns(m_saved_pid.get(), CLONE_NEWPID);
+        if (m_saved_time)
+            (void)::setns(m_saved_time.get(), CLONE_NEWTIME);
+    }
+
+private:
+    Fd m_saved_pid;
+    Fd m_saved_time;
+};
+
+} // namespace
+
+InitProcess::InitProcess(InitProcess&& o) noexcept
+    : m_pid(std::exchange(o.m_pid, -1)), m_pidfd(std::move(o.m_pidfd)), m_sync(std::move(o.m_sync)),
+      m_committed(o.m_committed)
+{
+}
+
+InitProcess::~InitProcess()
+{
+    if (!m_committed)
+        abort();
+}
+
+void InitProcess::abort()
+{
+    if (m_pid <= 0)
+        return;
+    if (m_pidfd)
+        sys::pidfd_send_signal(m_pidfd.get(), SIGKILL);
+    else
+        ::kill(m_pid, SIGKILL);
+    reap(m_pid);
+    m_pid = -1;
+}
+
+Result<> InitProcess::commit()
+{
+    if (!sync_send(m_sync.get(), MsgType::Commit))
+        return fail_errno("commit container init");
+    SyncMsg msg;
+    if (!sync_recv(m_sync.get(), msg) || msg.type != MsgType::Committed)
+        return fail(describe_exit(m_pid));
+    m_committed = true;
+    m_sync.reset();
+    return {};
+}
+
+Result<InitProcess> spawn_init(const InitOptions& options)
+{
+    const spec::Config& config = *options.config;
+    const spec::Linux& linux = config.linux;
+
+    if (config.process.capabilities)
+        TRY(caps::check_available(*config.process.capabilities));
+
+    InitPlan plan;
+    plan.config = options.config;
+    plan.exec_fifo_fd = options.exec_fifo.get();
+    plan.preserve_fds = options.preserve_fds;
+    plan.parent_pid = ::getpid();
+
+    // Open every namespace to join now: a bad path fails here, clearly, before any clone.
+    std::vector<Fd> ns_fds;
+    const spec::Namespace* user = linux.find_namespace(spec::NamespaceType::User);
+    bool join_user = user && !user->path.empty();
+    int clone_flags = 0;
+    ParentNamespaceSwitch parent_ns;
+    for (const auto& ns : linux.namespaces) {
+        if (ns.type == spec::NamespaceType::Time) {
+            TRY(parent_ns.enter_time(ns, linux.time_offsets));
+            continue;
+        }
+        if (ns.path.empty()) {
+            if (ns.type == spec::NamespaceType::Cgroup) {
+                // After the init has been moved into its cgroup, so that is the ns root.
+                plan.unshare_flags |= CLONE_NEWCGROUP;
+            } else if (join_user) {
+                if (ns.type == spec::NamespaceType::Pid)
+                    return fail("linux.namespaces: a new pid namespace inside a joined user namespace is not supported yet");
+                plan.unshare_flags |= clone_flag(ns.type);
+            } else {
+                clone_flags |= clone_flag(ns.type);
+            }
+            continue;
+        }
+        if (ns.type == spec::NamespaceType::Pid) {
+            TRY(parent_ns.enter_pid(ns.path));
+            continue;
+        }
+        Fd fd = TRY_CTX(fs::open(ns.path, O_RDONLY), std::string(spec::namespace_type_name(ns.type)) + " namespace");
+        if (ns.type == spec::NamespaceType::User)
+            plan.join_user_fd = fd.get();
+        else
+            plan.joins.push_back({ fd.get(), clone_flag(ns.type) });
+        ns_fds.push_back(std::move(fd));
+    }
+    if (!linux.time_offsets.empty() && !linux.has_namespace(spec::NamespaceType::Time))
+        return fail("linux.timeOffsets: requires a time namespace");
+    plan.in_user_ns = user != nullptr;
+    const spec::Namespace* mnt = linux.find_namespace(spec::NamespaceType::Mount);
+    plan.new_mount_ns = mnt && mnt->path.empty();
+    const spec::Namespace* uts = linux.find_namespace(spec::NamespaceType::Uts);
+    plan.new_uts_ns = uts != nullptr;
+    if ((!config.hostname.empty() || !config.domainname.empty()) && !uts)
+        return fail("hostname: setting the hostname needs a new uts namespace");
+    if (!mnt)
+        return fail("linux.namespaces: husk needs a mount namespace to build the container root");
+
+    plan.rootfs.config = options.config;
+    plan.rootfs.pivot = options.pivot;
+    plan.rootfs.in_user_ns = plan.in_user_ns;
+    plan.rootfs.new_cgroup_ns = plan.unshare_flags & CLONE_NEWCGROUP;
+    if (options.cgroup) {
+        plan.rootfs.cgroup_mode = options.cgroup->mode();
+        plan.rootfs.cgroups = options.cgroup->hierarchies();
+    }
+
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return fail_errno("socketpair");
+    Fd parent_sync(sv[0]);
+    Fd child_sync(sv[1]);
+    plan.sync_fd = child_sync.get();
+    plan.parent_sync_fd = parent_sync.get();
+
+    Fd cgroup_fd;
+    if (options.cgroup)
+        cgroup_fd = TRY(options.cgroup->open_for_clone());
+
+    sys::CloneArgs args;
+    int pidfd = -1;
+    args.flags = static_cast<uint64_t>(clone_flags) | CLONE_PIDFD;
+    args.pidfd_out = &pidfd;
+    if (cgroup_fd) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup_fd = cgroup_fd.get();
+    }
+    pid_t pid = sys::clone3_fork(args);
+    if (pid < 0 && errno == ENOSYS && cgroup_fd) {
+        args.flags &= ~static_cast<uint64_t>(CLONE_INTO_CGROUP);
+        cgroup_fd.reset();
+        pid = sys::clone3_fork(args);
+    }
+    if (pid < 0)
+        return fail_errno("clone container init");
+    if (pid == 0)
+        init_main(plan);
+
+    InitProcess init(pid, Fd(pidfd), std::move(parent_sync));
+    child_sync.reset();
+    ns_fds.clear();
+
+    if (user && user->path.empty()) {
+        std::string base = "/proc/" + std::to_string(pid);
+        TRY_CTX(fs::write_file(base + "/uid_map", id_map_text(linux.uid_mappings)), "write uid mappings");
+        TRY_CTX(fs::write_file(base + "/gid_map", id_map_text(linux.gid_mappings)), "write gid mappings");
+    }
+    if (options.cgroup && !cgroup_fd)
+        TRY(options.cgroup->add(pid));
+    if (config.process.oom_score_adj)
+        TRY_CTX(fs::write_file("/proc/" + std::to_string(pid) + "/oom_score_adj",
+                               std::to_string(*config.process.oom_score_adj)),
+                "set oom_score_adj");
+
+    BorrowedFd sync(plan.parent_sync_fd);
+    if (!sync_send(sync.get(), MsgType::Go))
+        return fail(describe_exit(pid));
+    SyncMsg msg;
+    if (!sync_recv(sync.get(), msg)) {
+        std::string why = describe_exit(pid);
+        init.abort();
+        return fail(why);
+    }
+    if (msg.type == MsgType::Error) {
+        Error err(msg.err, msg.text);
+        init.abort();
+        return std::unexpected(err);
+    }
+    if (msg.type != MsgType::Ready)
+        return fail("container init: unexpected message " + std::to_string(static_cast<uint32_t>(msg.type)));
+    return init;
+}
+
+} // namespace husk::process

@@ -1,0 +1,36 @@
+// What the parent prepares for the container init before clone: every fd it will need is
+// already open and every decision made, so the child only executes the plan.
+#pragma once
+
+#include "runtime/rootfs/rootfs.hpp"
+#include "runtime/spec/config.hpp"
+
+#include <sys/types.h>
+#include <vector>
+
+namespace husk::process {
+
+struct JoinNamespace {
+    int fd;
+    int nstype; // CLONE_NEW*
+};
+
+struct InitPlan {
+    const spec::Config* config = nullptr;
+    int sync_fd = -1;        // the child's end
+    int parent_sync_fd = -1; // the parent's end, closed by the child first thing
+    int exec_fifo_fd = -1;
+    int preserve_fds = 0;
+    pid_t parent_pid = 0;
+    int join_user_fd = -1;            // user namespace to join first, or -1
+    std::vector<JoinNamespace> joins; // the other namespaces to join, in order
+    int unshare_flags = 0;            // namespaces created after joining (cgroup, ...)
+    bool in_user_ns = false;
+    bool new_mount_ns = false;
+    bool new_uts_ns = false;
+    rootfs::Plan rootfs;
+};
+
+[[noreturn]] void init_main(const InitPlan& plan);
+
+} // namespace husk::process

@@ -1,0 +1,43 @@
+// The parent/child sync protocol: one table of typed messages over a SOCK_SEQPACKET
+// socketpair between husk and the container's init before it execs. Every message is one
+// fixed-size datagram, so neither side allocates or parses.
+//
+//   parent                                   child (container init)
+//   clone3 ----------------------------------> waits
+//   writes id maps, joins cgroup, oom score
+//   Go ------------------------------------->  setns, hostname, rootfs, process setup
+//                          <-----------------  Ready (or Error, then exits)
+//   writes state.json and the pid file
+//   Commit --------------------------------->  clears its parent-death signal
+//                          <-----------------  Committed; blocks on exec.fifo until start
+//
+// EOF on either side means the other died: the child has PR_SET_PDEATHSIG(SIGKILL) until
+// Commit, so a killed husk never leaves a half-made container running.
+#pragma once
+
+#include <cstdint>
+#include <sys/types.h>
+
+namespace husk::process {
+
+enum class MsgType : uint32_t {
+    // parent -> child
+    Go = 1,
+    Commit = 2,
+    // child -> parent
+    Ready = 100,
+    Committed = 101,
+    Error = 102,
+};
+
+struct SyncMsg {
+    MsgType type;
+    int32_t err;       // errno for Error, 0 otherwise
+    char text[1024];   // NUL-terminated message for Error
+};
+
+// Send/receive one message; false on EOF or failure (errno says which; 0 for EOF).
+bool sync_send(int fd, MsgType type, int err = 0, const char* text = nullptr);
+bool sync_recv(int fd, SyncMsg& msg);
+
+} // namespace husk::process
