@@ -178,6 +178,8 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
     io.cgroup = cgroup.get();
     io.exec_fifo = fifo.borrow();
     io.preserve_fds = options.preserve_fds;
+    if (!options.no_new_keyring)
+        io.session_keyring = "_ses." + options.id;
     process::InitProcess init = TRY(process::spawn_init(io));
 
     auto ps = sys::proc_stat(init.pid());
@@ -274,6 +276,8 @@ Result<int> Runtime::run(const CreateOptions& options, Detach detach, Keep keep)
     }
     if (detach == Detach::Yes)
         return 0;
+    // Others may inspect, signal or pause the container while we wait for it.
+    created->dir.unlock();
 
     int sfd = ::signalfd(-1, &forward, SFD_CLOEXEC);
     Fd sigs(sfd);
@@ -297,16 +301,21 @@ Result<int> Runtime::run(const CreateOptions& options, Detach detach, Keep keep)
     sigprocmask(SIG_SETMASK, &old, nullptr);
     int code = exit_code_of(status);
     if (keep == Keep::No) {
-        created->st.pid = 0;
-        if (auto r = destroy(m_store, created->dir, created->st); !r)
-            log::warn("delete after run: " + r.error().message());
+        auto dir = m_store.open(options.id);
+        if (dir) {
+            auto st = load_state(*dir, options.id);
+            if (st && st->pid_start_time == created->st.pid_start_time) {
+                if (auto r = destroy(m_store, *dir, *st); !r)
+                    log::warn("delete after run: " + r.error().message());
+            }
+        }
     }
     return code;
 }
 
 Result<StateView> Runtime::state(const std::string& id)
 {
-    state::ContainerDir dir = TRY(m_store.open(id));
+    state::ContainerDir dir = TRY(m_store.open(id, state::Lock::Shared));
     auto st = TRY(load_state(dir, id));
     return view_of(dir, st);
 }
@@ -350,7 +359,7 @@ Result<std::vector<StateView>> Runtime::list()
 {
     std::vector<StateView> out;
     for (const auto& id : TRY(m_store.list())) {
-        auto dir = m_store.open(id);
+        auto dir = m_store.open(id, state::Lock::Shared);
         if (!dir)
             continue; // deleted meanwhile
         auto st = load_state(*dir, id);

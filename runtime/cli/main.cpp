@@ -29,7 +29,7 @@ int main(int argc, char** argv)
     CLI::App app { "husk: an OCI container runtime (runc-compatible command line)", "husk" };
     app.set_version_flag("-v,--version",
                          std::string("husk version ") + HUSK_VERSION + "\nspec: 1.1.0");
-    app.require_subcommand(1);
+    app.require_subcommand(0, 1);
     app.add_option("--root", ctx.globals.root, "root directory for storage of container state (this should be located in tmpfs)");
     app.add_option("--log", ctx.globals.log_file, "set the log file to write husk logs to (default is stderr)");
     app.add_option("--log-format", ctx.globals.log_format, "set the log format ('text' (default), or 'json')")
@@ -48,14 +48,34 @@ int main(int argc, char** argv)
     register_list(app, ctx);
     register_spec(app, ctx);
     register_features(app, ctx);
+    auto* help = app.add_subcommand("help", "shows a list of commands or help for one command");
+    std::vector<std::string> help_topic;
+    help->add_option("command", help_topic);
 
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        app.exit(e);
+        // Name the verb the way runc does ("husk: \"create\" ..."), so scripts see which.
+        auto subs = app.get_subcommands();
+        std::string where = subs.empty() ? "husk: " : "husk: \"" + subs.front()->get_name() + "\": ";
+        std::fprintf(stderr, "%s%s\nRun 'husk --help' for usage.\n", where.c_str(), e.what());
         return 1;
+    }
+    if (help->parsed() || app.get_subcommands().empty()) {
+        if (!help_topic.empty()) {
+            try {
+                auto* topic = app.get_subcommand(help_topic.front());
+                std::fputs(topic->help().c_str(), stdout);
+            } catch (const CLI::OptionNotFound&) {
+                std::fprintf(stderr, "husk: no help topic for '%s'\n", help_topic.front().c_str());
+                return 3;
+            }
+            return 0;
+        }
+        std::fputs(app.help().c_str(), stdout);
+        return 0;
     }
 
     husk::log::set_format(ctx.globals.log_format == "json" ? husk::log::Format::Json : husk::log::Format::Text);

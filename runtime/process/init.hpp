@@ -20,6 +20,7 @@ struct InitOptions {
     cgroups::Manager* cgroup = nullptr; // created already; the init joins it before Go
     BorrowedFd exec_fifo;               // opened O_RDWR; the init blocks reading it
     int preserve_fds = 0;               // extra fds after stdio passed to the container
+    std::string session_keyring;        // name of a new session keyring; empty: keep husk's
 };
 
 // The init between Ready and exec. Until commit() succeeds, destroying this kills and

@@ -15,7 +15,9 @@
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <linux/keyctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace husk::process {
@@ -78,6 +80,20 @@ Result<> join_namespaces(const InitPlan& plan)
     if (plan.unshare_flags)
         TRY(sys_check(::unshare(plan.unshare_flags), "unshare namespaces"));
     return {};
+}
+
+// A session keyring of its own keeps the container from reading husk's (or the host
+// session's) keys.
+Result<> join_session_keyring(const InitPlan& plan)
+{
+    if (plan.session_keyring.empty())
+        return {};
+    if (::syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, plan.session_keyring.c_str()) >= 0)
+        return {};
+    // Kernels without keys, or user namespaces where the keyring quota is not ours.
+    if (errno == ENOSYS || (plan.in_user_ns && (errno == EACCES || errno == EPERM || errno == EDQUOT)))
+        return {};
+    return fail_errno("join session keyring " + plan.session_keyring);
 }
 
 Result<> set_names(const spec::Config& config)
@@ -223,6 +239,7 @@ void init_main(const InitPlan& plan)
         ::_exit(1);
 
     CHILD_TRY(plan, join_namespaces(plan));
+    CHILD_TRY(plan, join_session_keyring(plan));
     if (plan.new_uts_ns)
         CHILD_TRY(plan, set_names(config));
     if (plan.new_mount_ns) {

@@ -28,6 +28,7 @@ struct InitPlan {
     bool in_user_ns = false;
     bool new_mount_ns = false;
     bool new_uts_ns = false;
+    std::string session_keyring;
     rootfs::Plan rootfs;
 };
 

@@ -31,13 +31,13 @@ std::string_view status_name(Status s)
 
 namespace {
 
-Result<Fd> lock_dir(const std::string& path)
+Result<Fd> lock_dir(const std::string& path, Lock lock)
 {
     int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return fail_errno("open " + path);
     Fd dir(fd);
-    while (::flock(dir.get(), LOCK_EX) < 0) {
+    while (::flock(dir.get(), lock == Lock::Shared ? LOCK_SH : LOCK_EX) < 0) {
         if (errno != EINTR)
             return fail_errno("lock " + path);
     }
@@ -67,7 +67,7 @@ Result<ContainerDir> Store::create(const std::string& id) const
             return fail("container with given ID already exists");
         return fail_errno("create " + path);
     }
-    auto dir = lock_dir(path);
+    auto dir = lock_dir(path, Lock::Exclusive);
     if (!dir) {
         ::rmdir(path.c_str());
         return std::unexpected(dir.error());
@@ -75,11 +75,11 @@ Result<ContainerDir> Store::create(const std::string& id) const
     return ContainerDir(path, std::move(*dir));
 }
 
-Result<ContainerDir> Store::open(const std::string& id) const
+Result<ContainerDir> Store::open(const std::string& id, Lock lock) const
 {
     TRY(validate_container_id(id));
     std::string path = m_root + "/" + id;
-    auto dir = lock_dir(path);
+    auto dir = lock_dir(path, lock);
     if (!dir) {
         if (dir.error().code() == ENOENT)
             return fail("container does not exist");

@@ -17,6 +17,8 @@
 namespace husk::state {
 
 enum class Status { Creating, Created, Running, Paused, Stopped };
+// Readers (state, list) share the lock; everything that changes a container holds it alone.
+enum class Lock { Shared, Exclusive };
 std::string_view status_name(Status s);
 
 // What husk records about a container; status is derived, never stored.
@@ -45,6 +47,8 @@ public:
     Result<std::optional<ContainerState>> load() const; // nullopt: no state.json yet
     Result<> save(const ContainerState& st) const;
     bool has_exec_fifo() const;
+    // Gives up the lock early (run, while it only waits for the container).
+    void unlock() { m_dir.reset(); }
 
 private:
     std::string m_path;
@@ -59,7 +63,7 @@ public:
     // Makes the container directory (error if the id exists) and locks it.
     Result<ContainerDir> create(const std::string& id) const;
     // Locks an existing container's directory; a clear error if there is none.
-    Result<ContainerDir> open(const std::string& id) const;
+    Result<ContainerDir> open(const std::string& id, Lock lock = Lock::Exclusive) const;
     // Removes a container's directory (call while holding its lock).
     Result<> remove(const ContainerDir& dir) const;
     // Ids of all containers, sorted.
