@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs everything husk needs to build and test on a fresh Debian 12, from Debian's apt
+# only. Safe to run again: apt-get skips what is installed.
+set -euo pipefail
+
+build_deps=(
+  g++ meson ninja-build pkg-config
+  libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev doctest-dev libyaml-cpp-dev libbpf-dev
+)
+# Test and demo dependencies: the busybox rootfs, the bats suite, reference runtimes.
+test_deps=(busybox-static bats jq runc iproute2 util-linux procps)
+
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for p in "${build_deps[@]}" "${test_deps[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
