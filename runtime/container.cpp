@@ -6,6 +6,7 @@
 #include "common/sys.hpp"
 #include "runtime/process/init.hpp"
 #include "runtime/spec/config.hpp"
+#include "runtime/terminal/console.hpp"
 
 #include <csignal>
 #include <fcntl.h>
@@ -142,8 +143,8 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
         return fail("process: missing in config.json");
     if (config.process.terminal && options.console_socket.empty())
         return fail("cannot allocate tty if husk will detach without setting console socket");
-    if (!options.console_socket.empty())
-        return fail("--console-socket: terminals are not supported by this husk build yet");
+    if (!config.process.terminal && !options.console_socket.empty())
+        return fail("cannot use console socket if husk will not detach or allocate tty");
     TRY(check_rootfs(config));
 
     state::ContainerDir dir = TRY(store.create(options.id));
@@ -172,7 +173,12 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
         return fail_errno("create exec fifo");
     Fd fifo = TRY(fs::open(dir.file("exec.fifo"), O_RDWR));
 
+    Fd console;
+    if (config.process.terminal)
+        console = TRY(terminal::connect_console_socket(options.console_socket));
+
     process::InitOptions io;
+    io.console_socket = console.borrow();
     io.config = &config;
     io.pivot = options.no_pivot ? rootfs::Pivot::Chroot : rootfs::Pivot::PivotRoot;
     io.cgroup = cgroup.get();

@@ -156,6 +156,7 @@ Result<InitProcess> spawn_init(const InitOptions& options)
     plan.exec_fifo_fd = options.exec_fifo.get();
     plan.preserve_fds = options.preserve_fds;
     plan.session_keyring = options.session_keyring;
+    plan.console_socket_fd = options.console_socket.get();
     plan.parent_pid = ::getpid();
 
     // Open every namespace to join now: a bad path fails here, clearly, before any clone.

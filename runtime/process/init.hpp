@@ -21,6 +21,7 @@ struct InitOptions {
     BorrowedFd exec_fifo;               // opened O_RDWR; the init blocks reading it
     int preserve_fds = 0;               // extra fds after stdio passed to the container
     std::string session_keyring;        // name of a new session keyring; empty: keep husk's
+    BorrowedFd console_socket;          // connected; the pty master goes there (terminal: true)
 };
 
 // The init between Ready and exec. Until commit() succeeds, destroying this kills and

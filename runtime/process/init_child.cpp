@@ -6,6 +6,7 @@
 #include "runtime/caps/caps.hpp"
 #include "runtime/process/init_plan.hpp"
 #include "runtime/process/sync.hpp"
+#include "runtime/terminal/console.hpp"
 
 #include <climits>
 #include <csignal>
@@ -247,6 +248,10 @@ void init_main(const InitPlan& plan)
         CHILD_TRY(plan, rootfs::finalize(plan.rootfs));
     }
 
+    if (plan.console_socket_fd >= 0) {
+        CHILD_TRY(plan, terminal::setup_console(BorrowedFd(plan.console_socket_fd), proc.console_size, proc.user.uid));
+        close_raw(plan.console_socket_fd);
+    }
     CHILD_TRY(plan, set_rlimits(proc));
     CHILD_TRY(plan, set_user(plan));
     if (proc.no_new_privileges)

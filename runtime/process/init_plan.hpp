@@ -29,6 +29,7 @@ struct InitPlan {
     bool new_mount_ns = false;
     bool new_uts_ns = false;
     std::string session_keyring;
+    int console_socket_fd = -1;
     rootfs::Plan rootfs;
 };
 
