@@ -4,6 +4,7 @@
 #include "common/fs.hpp"
 #include "common/log.hpp"
 #include "common/sys.hpp"
+#include "runtime/hooks/hooks.hpp"
 #include "runtime/process/init.hpp"
 #include "runtime/spec/config.hpp"
 #include "runtime/terminal/console.hpp"
@@ -128,6 +129,38 @@ void wait_gone(int pidfd, int timeout_ms)
     }
 }
 
+bool has_hooks(const spec::Config& c)
+{
+    const auto& h = c.hooks;
+    return !h.prestart.empty() || !h.create_runtime.empty() || !h.create_container.empty()
+        || !h.start_container.empty() || !h.poststart.empty() || !h.poststop.empty();
+}
+
+// The hooks recorded at create, if the container has any.
+std::optional<spec::Hooks> saved_hooks(const state::ContainerDir& dir, const state::ContainerState& st)
+{
+    auto text = fs::read_file(dir.file("config.json"));
+    if (!text)
+        return std::nullopt;
+    auto config = spec::parse_config(*text, st.bundle);
+    if (!config) {
+        log::warn("saved config of " + st.id + ": " + config.error().message());
+        return std::nullopt;
+    }
+    return config->hooks;
+}
+
+hooks::HookState hook_state_of(const state::ContainerState& st, const char* status, pid_t pid)
+{
+    return hooks::HookState { st.oci_version, st.id, status, pid, st.bundle, st.annotations };
+}
+
+void run_poststart(const state::ContainerDir& dir, const state::ContainerState& st)
+{
+    if (auto h = saved_hooks(dir, st); h && !h->poststart.empty())
+        hooks::run_all_warn(h->poststart, "poststart", hooks::state_json(hook_state_of(st, "running", st.pid)));
+}
+
 struct Created {
     state::ContainerDir dir;
     state::ContainerState st;
@@ -138,7 +171,8 @@ struct Created {
 Result<Created> create_container(const state::Store& store, const CreateOptions& options)
 {
     std::string bundle = fs::absolute(options.bundle, fs::current_dir());
-    auto config = TRY(spec::load_config(bundle));
+    std::string config_text = TRY(fs::read_file(bundle + "/config.json"));
+    auto config = TRY(spec::parse_config(config_text, bundle));
     if (!config.has_process)
         return fail("process: missing in config.json");
     if (config.process.terminal && options.console_socket.empty())
@@ -168,6 +202,9 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
         st.cgroup_dirs.push_back(h.dir);
     // Recorded before the init exists, so a killed create can still be cleaned by delete.
     TRY(dir.save(st));
+    // Later verbs need the hooks (poststart, poststop): keep the config they came from.
+    if (has_hooks(config))
+        TRY(fs::write_file_atomic(dir.fd(), "config.json", config_text, 0600));
 
     if (::mkfifoat(dir.fd().get(), "exec.fifo", 0622) < 0)
         return fail_errno("create exec fifo");
@@ -179,6 +216,7 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
 
     process::InitOptions io;
     io.console_socket = console.borrow();
+    io.hook_state = hooks::HookState { st.oci_version, st.id, "creating", 0, st.bundle, st.annotations };
     io.config = &config;
     io.pivot = options.no_pivot ? rootfs::Pivot::Chroot : rootfs::Pivot::PivotRoot;
     io.cgroup = cgroup.get();
@@ -224,6 +262,8 @@ Result<> destroy(const state::Store& store, const state::ContainerDir& dir, cons
         (void)cg->signal_all(SIGKILL);
         TRY(cg->destroy());
     }
+    if (auto h = saved_hooks(dir, st); h && !h->poststop.empty())
+        hooks::run_all_warn(h->poststop, "poststop", hooks::state_json(hook_state_of(st, "stopped", 0)));
     return store.remove(dir);
 }
 
@@ -248,7 +288,9 @@ Result<> Runtime::start(const std::string& id)
     auto st = TRY(load_state(dir, id));
     switch (state::derive_status(dir, st)) {
     case state::Status::Created:
-        return release_init(dir);
+        TRY(release_init(dir));
+        run_poststart(dir, st);
+        return {};
     case state::Status::Stopped:
         return fail("cannot start a container that has stopped");
     case state::Status::Running:
@@ -280,6 +322,7 @@ Result<int> Runtime::run(const CreateOptions& options, Detach detach, Keep keep)
         (void)destroy(m_store, created->dir, created->st);
         return std::unexpected(r.error());
     }
+    run_poststart(created->dir, created->st);
     if (detach == Detach::Yes)
         return 0;
     // Others may inspect, signal or pause the container while we wait for it.

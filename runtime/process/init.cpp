@@ -157,6 +157,8 @@ Result<InitProcess> spawn_init(const InitOptions& options)
     plan.preserve_fds = options.preserve_fds;
     plan.session_keyring = options.session_keyring;
     plan.console_socket_fd = options.console_socket.get();
+    plan.parent_hooks = !config.hooks.prestart.empty() || !config.hooks.create_runtime.empty();
+    plan.hook_state = options.hook_state;
     plan.parent_pid = ::getpid();
 
     // Open every namespace to join now: a bad path fails here, clearly, before any clone.
@@ -263,10 +265,22 @@ Result<InitProcess> spawn_init(const InitOptions& options)
                 "set oom_score_adj");
 
     BorrowedFd sync(plan.parent_sync_fd);
-    if (!sync_send(sync.get(), MsgType::Go))
+    if (!sync_send(sync.get(), MsgType::Go, 0, nullptr, pid))
         return fail(describe_exit(pid));
     SyncMsg msg;
-    if (!sync_recv(sync.get(), msg)) {
+    bool got = sync_recv(sync.get(), msg);
+    if (got && msg.type == MsgType::CreateRuntimeHooks) {
+        hooks::HookState hs = options.hook_state;
+        hs.pid = pid;
+        hs.status = "creating";
+        std::string state = hooks::state_json(hs);
+        TRY(hooks::run(config.hooks.prestart, "prestart", state));
+        TRY(hooks::run(config.hooks.create_runtime, "createRuntime", state));
+        if (!sync_send(sync.get(), MsgType::HooksDone))
+            return fail(describe_exit(pid));
+        got = sync_recv(sync.get(), msg);
+    }
+    if (!got) {
         std::string why = describe_exit(pid);
         init.abort();
         return fail(why);

@@ -7,6 +7,7 @@
 #include "cgroups/manager.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "runtime/hooks/hooks.hpp"
 #include "runtime/rootfs/rootfs.hpp"
 #include "runtime/spec/config.hpp"
 
@@ -22,6 +23,9 @@ struct InitOptions {
     int preserve_fds = 0;               // extra fds after stdio passed to the container
     std::string session_keyring;        // name of a new session keyring; empty: keep husk's
     BorrowedFd console_socket;          // connected; the pty master goes there (terminal: true)
+    // What hooks see as the container's state (id, bundle, annotations; pid and status
+    // are filled in per hook point).
+    hooks::HookState hook_state;
 };
 
 // The init between Ready and exec. Until commit() succeeds, destroying this kills and

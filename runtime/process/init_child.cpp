@@ -238,13 +238,25 @@ void init_main(const InitPlan& plan)
     SyncMsg msg;
     if (!sync_recv(plan.sync_fd, msg) || msg.type != MsgType::Go)
         ::_exit(1);
+    hooks::HookState hook_state = plan.hook_state;
+    hook_state.pid = static_cast<pid_t>(msg.value);
 
     CHILD_TRY(plan, join_namespaces(plan));
     CHILD_TRY(plan, join_session_keyring(plan));
     if (plan.new_uts_ns)
         CHILD_TRY(plan, set_names(config));
     if (plan.new_mount_ns) {
-        CHILD_TRY(plan, rootfs::setup(plan.rootfs));
+        auto before_pivot = [&]() -> Result<> {
+            if (plan.parent_hooks) {
+                SyncMsg reply;
+                if (!sync_send(plan.sync_fd, MsgType::CreateRuntimeHooks) || !sync_recv(plan.sync_fd, reply)
+                    || reply.type != MsgType::HooksDone)
+                    ::_exit(1); // the parent failed a hook and reports it
+            }
+            hook_state.status = "creating";
+            return hooks::run(config.hooks.create_container, "createContainer", hooks::state_json(hook_state));
+        };
+        CHILD_TRY(plan, rootfs::setup(plan.rootfs, before_pivot));
         CHILD_TRY(plan, rootfs::finalize(plan.rootfs));
     }
 
@@ -297,6 +309,16 @@ void init_main(const InitPlan& plan)
     if (n != 1)
         ::_exit(1);
     close_raw(plan.exec_fifo_fd);
+
+    if (!config.hooks.start_container.empty()) {
+        hook_state.status = "created";
+        auto r = hooks::run(config.hooks.start_container, "startContainer", hooks::state_json(hook_state));
+        if (!r) {
+            std::string text = "husk: " + r.error().message() + "\n";
+            (void)!::write(STDERR_FILENO, text.data(), text.size());
+            ::_exit(1);
+        }
+    }
 
     ::execve(exe.c_str(), argv.data(), envp.data());
     int err = errno;

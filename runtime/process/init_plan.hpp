@@ -2,6 +2,7 @@
 // already open and every decision made, so the child only executes the plan.
 #pragma once
 
+#include "runtime/hooks/hooks.hpp"
 #include "runtime/rootfs/rootfs.hpp"
 #include "runtime/spec/config.hpp"
 
@@ -30,6 +31,8 @@ struct InitPlan {
     bool new_uts_ns = false;
     std::string session_keyring;
     int console_socket_fd = -1;
+    bool parent_hooks = false;       // prestart/createRuntime: ask the parent before pivot
+    hooks::HookState hook_state;     // pid filled in from Go
     rootfs::Plan rootfs;
 };
 

@@ -6,12 +6,13 @@
 
 namespace husk::process {
 
-bool sync_send(int fd, MsgType type, int err, const char* text)
+bool sync_send(int fd, MsgType type, int err, const char* text, int64_t value)
 {
     SyncMsg msg;
     std::memset(&msg, 0, sizeof msg);
     msg.type = type;
     msg.err = err;
+    msg.value = value;
     if (text) {
         std::strncpy(msg.text, text, sizeof msg.text - 1);
     }

@@ -5,7 +5,10 @@
 //   parent                                   child (container init)
 //   clone3 ----------------------------------> waits
 //   writes id maps, joins cgroup, oom score
-//   Go ------------------------------------->  setns, hostname, rootfs, process setup
+//   Go (with the init's host pid) ---------->  setns, hostname, mounts
+//                          <-----------------  CreateRuntimeHooks (only when there are any)
+//   runs prestart, createRuntime hooks
+//   HooksDone ------------------------------>  createContainer hooks, pivot_root, process setup
 //                          <-----------------  Ready (or Error, then exits)
 //   writes state.json and the pid file
 //   Commit --------------------------------->  clears its parent-death signal
@@ -24,20 +27,23 @@ enum class MsgType : uint32_t {
     // parent -> child
     Go = 1,
     Commit = 2,
+    HooksDone = 3,
     // child -> parent
     Ready = 100,
     Committed = 101,
     Error = 102,
+    CreateRuntimeHooks = 103,
 };
 
 struct SyncMsg {
     MsgType type;
     int32_t err;       // errno for Error, 0 otherwise
+    int64_t value;     // Go: the init's pid in husk's pid namespace
     char text[1024];   // NUL-terminated message for Error
 };
 
 // Send/receive one message; false on EOF or failure (errno says which; 0 for EOF).
-bool sync_send(int fd, MsgType type, int err = 0, const char* text = nullptr);
+bool sync_send(int fd, MsgType type, int err = 0, const char* text = nullptr, int64_t value = 0);
 bool sync_recv(int fd, SyncMsg& msg);
 
 } // namespace husk::process

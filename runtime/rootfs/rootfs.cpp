@@ -248,7 +248,7 @@ Result<> readonly_path(const std::string& path)
 
 } // namespace
 
-Result<> setup(const Plan& plan)
+Result<> setup(const Plan& plan, const std::function<Result<>()>& before_pivot)
 {
     const spec::Config& config = *plan.config;
     const std::string& rootfs = config.root.path;
@@ -271,6 +271,8 @@ Result<> setup(const Plan& plan)
     if (config.has_process)
         TRY_CTX(open_in_root(root.borrow(), config.process.cwd, Create::Directory), "create cwd");
 
+    if (before_pivot)
+        TRY(before_pivot());
     return pivot_into(rootfs, plan.pivot);
 }
 

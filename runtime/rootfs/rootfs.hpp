@@ -8,6 +8,7 @@
 #include "common/error.hpp"
 #include "runtime/spec/config.hpp"
 
+#include <functional>
 #include <vector>
 
 namespace husk::rootfs {
@@ -24,7 +25,9 @@ struct Plan {
 };
 
 // Everything up to and including pivot_root; afterwards "/" is the container root.
-Result<> setup(const Plan& plan);
+// `before_pivot` runs once the mounts are made, while the host's paths are still visible
+// (the createRuntime/createContainer hook point).
+Result<> setup(const Plan& plan, const std::function<Result<>()>& before_pivot);
 // The steps that run on the final tree: sysctls, masked/read-only paths, read-only root.
 Result<> finalize(const Plan& plan);
 
