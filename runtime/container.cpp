@@ -180,6 +180,8 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
     if (!config.process.terminal && !options.console_socket.empty())
         return fail("cannot use console socket if husk will not detach or allocate tty");
     TRY(check_rootfs(config));
+    if (!config.linux.seccomp_json.empty())
+        log::warn("linux.seccomp is not applied: this husk build has no seccomp support yet");
 
     state::ContainerDir dir = TRY(store.create(options.id));
     std::unique_ptr<cgroups::Manager> cgroup; // outlives the cleanup that may use it
