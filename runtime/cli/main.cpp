@@ -74,7 +74,8 @@ int main(int argc, char** argv)
             }
             return 0;
         }
-        std::fputs(app.help().c_str(), stdout);
+        // app.help() would describe the "help" verb itself once it was parsed.
+        std::fputs(app.get_formatter()->make_help(&app, "husk", CLI::AppFormatMode::Normal).c_str(), stdout);
         return 0;
     }
 

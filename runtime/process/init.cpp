@@ -105,6 +105,40 @@ private:
     Fd m_saved_time;
 };
 
+// Only sysctls of a namespace the container has of its own may be set: anything else
+// would change the host.
+Result<> check_sysctls(const spec::Linux& linux)
+{
+    auto owns = [&](spec::NamespaceType t) {
+        const spec::Namespace* ns = linux.find_namespace(t);
+        return ns != nullptr;
+    };
+    static const char* ipc_keys[] = { "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                                      "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced" };
+    for (const auto& [key, value] : linux.sysctl) {
+        bool ipc = key.starts_with("fs.mqueue.");
+        for (const char* k : ipc_keys)
+            ipc |= key == k;
+        if (ipc) {
+            if (!owns(spec::NamespaceType::Ipc))
+                return fail("sysctl \"" + key + "\" is not allowed in the host's ipc namespace");
+            continue;
+        }
+        if (key.starts_with("net.")) {
+            if (!owns(spec::NamespaceType::Network))
+                return fail("sysctl \"" + key + "\" is not allowed in the host's network namespace");
+            continue;
+        }
+        if (key == "kernel.hostname" || key == "kernel.domainname") {
+            if (!owns(spec::NamespaceType::Uts))
+                return fail("sysctl \"" + key + "\" is not allowed in the host's uts namespace");
+            continue;
+        }
+        return fail("sysctl \"" + key + "\" is not in a separate kernel namespace");
+    }
+    return {};
+}
+
 } // namespace
 
 InitProcess::InitProcess(InitProcess&& o) noexcept
@@ -203,6 +237,15 @@ Result<InitProcess> spawn_init(const InitOptions& options)
     plan.new_mount_ns = mnt && mnt->path.empty();
     const spec::Namespace* uts = linux.find_namespace(spec::NamespaceType::Uts);
     plan.new_uts_ns = uts != nullptr;
+    const spec::Namespace* net = linux.find_namespace(spec::NamespaceType::Network);
+    plan.new_net_ns = net && net->path.empty();
+    if (user && user->path.empty()) {
+        if (linux.uid_mappings.empty())
+            return fail("user namespaces enabled, but no uid mappings found (linux.uidMappings)");
+        if (linux.gid_mappings.empty())
+            return fail("user namespaces enabled, but no gid mappings found (linux.gidMappings)");
+    }
+    TRY(check_sysctls(linux));
     if ((!config.hostname.empty() || !config.domainname.empty()) && !uts)
         return fail("hostname: setting the hostname needs a new uts namespace");
     if (!mnt)

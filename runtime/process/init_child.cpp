@@ -3,6 +3,7 @@
 // the sync socket and exits, so the parent can clean up and tell the user what went wrong.
 #include "common/fs.hpp"
 #include "common/sys.hpp"
+#include "netns/loopback.hpp"
 #include "runtime/caps/caps.hpp"
 #include "runtime/process/init_plan.hpp"
 #include "runtime/process/sync.hpp"
@@ -243,6 +244,8 @@ void init_main(const InitPlan& plan)
 
     CHILD_TRY(plan, join_namespaces(plan));
     CHILD_TRY(plan, join_session_keyring(plan));
+    if (plan.new_net_ns)
+        CHILD_TRY(plan, netns::loopback_up());
     if (plan.new_uts_ns)
         CHILD_TRY(plan, set_names(config));
     if (plan.new_mount_ns) {

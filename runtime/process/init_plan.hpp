@@ -29,6 +29,7 @@ struct InitPlan {
     bool in_user_ns = false;
     bool new_mount_ns = false;
     bool new_uts_ns = false;
+    bool new_net_ns = false;
     std::string session_keyring;
     int console_socket_fd = -1;
     bool parent_hooks = false;       // prestart/createRuntime: ask the parent before pivot

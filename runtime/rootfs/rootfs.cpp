@@ -182,6 +182,63 @@ bool dev_is_mounted(const spec::Config& config)
     return false;
 }
 
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescape_mountinfo(const std::string& s)
+{
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 3 < s.size()) {
+            int v = (s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0');
+            out.push_back(static_cast<char>(v));
+            i += 3;
+        } else {
+            out.push_back(s[i]);
+        }
+    }
+    return out;
+}
+
+// pivot_root refuses a new root whose parent mount is shared (rootfsPropagation "shared"
+// or "rshared", or a shared host mount): make just that parent mount private.
+Result<> make_parent_mount_private(const std::string& rootfs)
+{
+    auto text = TRY(fs::read_file("/proc/self/mountinfo"));
+    std::string best;
+    bool best_shared = false;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        size_t end = text.find('\n', pos);
+        if (end == std::string::npos)
+            end = text.size();
+        std::string line = text.substr(pos, end - pos);
+        pos = end + 1;
+        // id parent dev root mountpoint options optional... - type source superopts
+        size_t f[5];
+        size_t p = 0;
+        bool ok = true;
+        for (int i = 0; i < 5; ++i) {
+            p = line.find(' ', p);
+            if (p == std::string::npos) {
+                ok = false;
+                break;
+            }
+            f[i] = ++p;
+        }
+        if (!ok)
+            continue;
+        std::string mp = unescape_mountinfo(line.substr(f[3], f[4] - f[3] - 1));
+        bool under = mp == "/" || rootfs == mp || rootfs.starts_with(mp + "/");
+        if (under && mp.size() >= best.size()) {
+            best = mp;
+            size_t dash = line.find(" - ");
+            best_shared = line.substr(f[4], dash - f[4]).find(" shared:") != std::string::npos;
+        }
+    }
+    if (best.empty() || !best_shared)
+        return {};
+    return do_mount("", best, "", MS_PRIVATE, nullptr, best);
+}
+
 Result<> pivot_into(const std::string& rootfs, Pivot how)
 {
     if (how == Pivot::Chroot) {
@@ -255,6 +312,7 @@ Result<> setup(const Plan& plan, const std::function<Result<>()>& before_pivot)
 
     unsigned long prop = config.linux.rootfs_propagation ? config.linux.rootfs_propagation : (MS_SLAVE | MS_REC);
     TRY(do_mount("", "/", "", prop, nullptr, "/"));
+    TRY(make_parent_mount_private(rootfs));
     // A bind of the root onto itself makes it a mount point, which pivot_root requires.
     TRY(do_mount(rootfs.c_str(), rootfs, "", MS_BIND | MS_REC, nullptr, rootfs));
 

@@ -1,0 +1,48 @@
+// linux.seccomp -> a classic-BPF program, and loading that program. Compiling (JSON parsing,
+// validation with JSON-path errors, libseccomp) happens in husk before the container init is
+// cloned; loading is a bare seccomp(2) the init makes right before execve. libseccomp and the
+// JSON library stay inside seccomp.cpp: nothing here names them.
+#pragma once
+
+#include "common/error.hpp"
+
+#include <linux/filter.h>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace husk::seccomp {
+
+struct Program {
+    // The filter, ready for SECCOMP_SET_MODE_FILTER. Empty means "no filter": linux.seccomp
+    // was absent, or named neither a defaultAction nor any syscalls (which runc also takes
+    // as seccomp disabled).
+    std::vector<struct sock_filter> code;
+    // SECCOMP_FILTER_FLAG_* from linux.seccomp.flags, already checked against this kernel.
+    // NEW_LISTENER is not in here: load() adds it when needs_listener.
+    unsigned int flags = 0;
+    // Some rule uses SCMP_ACT_NOTIFY: load() asks for a listener fd, which the caller hands
+    // to the agent at listener_path.
+    bool needs_listener = false;
+    std::string listener_path;
+    std::string listener_metadata;
+};
+
+// Parses linux.seccomp (the object as JSON text; empty text means absent) and compiles it.
+// Errors name the JSON path: "linux.seccomp.syscalls[3].action: unknown action SCMP_ACT_FOO".
+// Syscall names this libseccomp does not know are skipped (logged at debug level), as runc
+// does, so one profile serves older and newer kernels.
+Result<Program> compile(std::string_view seccomp_json);
+
+// Installs the program in the calling thread with seccomp(2). Allocates nothing on success:
+// it runs in the container init after clone. No no_new_privs is set here; without it the
+// caller needs CAP_SYS_ADMIN. Returns the notify listener fd when program.needs_listener,
+// else -1 (also for an empty program, which loads nothing).
+Result<int> load(const Program& program);
+
+// A key for caching compiled programs: 16 hex digits of a 64-bit FNV-1a hash over the JSON
+// text, the libseccomp version and the kernel release and machine (a compiled program is
+// only valid for the same inputs, library and kernel).
+std::string cache_key(std::string_view seccomp_json);
+
+} // namespace husk::seccomp
