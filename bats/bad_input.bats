@@ -367,3 +367,33 @@ stderr_contains() {
 	create_fails
 	stderr_contains CAP_SYS_RESOURCE
 }
+
+@test "a runtime killed in the middle of create: the init dies, delete removes the rest" {
+	# runc 1.1.5 leaves the cgroups of a create killed at this point behind for good.
+	[ -z "${IS_RUNC:-}" ] || skip "runc 1.1.5 does not clean up after a killed create"
+	# A createRuntime hook that blocks on a fifo holds create half-way: namespaces, mounts
+	# and cgroup made, the container init waiting for its parent.
+	local gate="$TEST_DIR/gate"
+	mkfifo "$gate"
+	update_config --arg gate "$gate" \
+		'.hooks.createRuntime = [{"path": "/bin/sh", "args": ["sh", "-c", "echo > \($gate).started; read x < \($gate)"]}]'
+	"$RUNTIME" --root "$ROOT" create --bundle "$BUNDLE" "$CID" </dev/null >"$TEST_DIR/create.log" 2>&1 &
+	local husk=$!
+	wait_for_file "$gate.started"
+	local init
+	init=$(grep -lE -- ":/(.*/)?${CID}\$" /proc/[0-9]*/cgroup 2>/dev/null | head -n1 | cut -d/ -f3)
+	kill -9 "$husk"
+	wait "$husk" || true
+	# Release the orphaned hook.
+	timeout 10 sh -c "echo go > '$gate'"
+	# The half-made init does not outlive the runtime that was building it.
+	[ -z "$init" ] || wait_for_exit "$init"
+	# Whatever is left shows as stopped, and delete removes it all.
+	run runtime state "$CID"
+	if [ "$status" -eq 0 ]; then
+		[ "$(jq -r .status <<<"$output")" = stopped ]
+	fi
+	run runtime delete --force "$CID"
+	assert_success
+	check_no_leftovers "$CID"
+}
