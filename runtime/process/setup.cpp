@@ -1,0 +1,200 @@
+#include "runtime/process/setup.hpp"
+
+#include "common/fs.hpp"
+#include "common/sys.hpp"
+#include "runtime/caps/caps.hpp"
+
+#include <climits>
+#include <csignal>
+#include <cstring>
+#include <grp.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace husk::process {
+
+Result<> sys_check(int rc, const std::string& what)
+{
+    if (rc < 0)
+        return fail_errno(what);
+    return {};
+}
+
+Result<> arm_parent_death(pid_t parent)
+{
+    TRY(sys_check(::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)"));
+    // A parent outside our pid namespace shows as 0; then the sync socket tells.
+    pid_t now = ::getppid();
+    if (now != 0 && parent != 0 && now != parent)
+        ::_exit(1);
+    return {};
+}
+
+Result<> set_rlimits(const spec::Process& p)
+{
+    for (const auto& r : p.rlimits) {
+        rlimit lim { static_cast<rlim_t>(r.soft), static_cast<rlim_t>(r.hard) };
+        if (::setrlimit(r.resource, &lim) < 0)
+            return fail_errno("setrlimit " + std::to_string(r.resource));
+    }
+    return {};
+}
+
+namespace {
+
+bool setgroups_allowed()
+{
+    auto text = fs::read_file("/proc/self/setgroups");
+    return !text || text->find("deny") == std::string::npos;
+}
+
+} // namespace
+
+Result<> set_user(const spec::Process& p, pid_t parent)
+{
+    const spec::Capabilities* caps = p.capabilities ? &*p.capabilities : nullptr;
+    TRY(caps::prepare_for_user_change(caps));
+    if (setgroups_allowed()) {
+        std::vector<gid_t> groups(p.user.additional_gids.begin(), p.user.additional_gids.end());
+        TRY(sys_check(::setgroups(groups.size(), groups.data()), "setgroups"));
+    } else if (!p.user.additional_gids.empty()) {
+        return fail("process.user.additionalGids: setgroups is denied in this user namespace");
+    }
+    TRY(sys_check(::setresgid(p.user.gid, p.user.gid, p.user.gid), "setresgid " + std::to_string(p.user.gid)));
+    TRY(sys_check(::setresuid(p.user.uid, p.user.uid, p.user.uid), "setresuid " + std::to_string(p.user.uid)));
+    TRY(caps::apply(caps));
+    TRY(arm_parent_death(parent));
+    return {};
+}
+
+std::string env_value(const std::vector<std::string>& env, std::string_view key)
+{
+    for (const auto& e : env)
+        if (e.size() > key.size() && e.compare(0, key.size(), key) == 0 && e[key.size()] == '=')
+            return e.substr(key.size() + 1);
+    return {};
+}
+
+namespace {
+
+bool has_env(const std::vector<std::string>& env, std::string_view key)
+{
+    for (const auto& e : env)
+        if (e.size() >= key.size() && e.compare(0, key.size(), key) == 0 && (e.size() == key.size() || e[key.size()] == '='))
+            return true;
+    return false;
+}
+
+// HOME, when the spec does not set it, comes from the container's /etc/passwd.
+std::string home_for(uint32_t uid)
+{
+    auto text = fs::read_file("/etc/passwd");
+    if (!text)
+        return "/";
+    size_t pos = 0;
+    while (pos < text->size()) {
+        size_t end = text->find('\n', pos);
+        if (end == std::string::npos)
+            end = text->size();
+        std::string line = text->substr(pos, end - pos);
+        pos = end + 1;
+        std::vector<std::string> f;
+        size_t s = 0;
+        for (;;) {
+            size_t c = line.find(':', s);
+            f.push_back(line.substr(s, c == std::string::npos ? std::string::npos : c - s));
+            if (c == std::string::npos)
+                break;
+            s = c + 1;
+        }
+        if (f.size() >= 6 && f[2] == std::to_string(uid))
+            return f[5].empty() ? "/" : f[5];
+    }
+    return "/";
+}
+
+bool executable(const std::string& path)
+{
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+Result<std::string> find_executable(const std::string& name, const std::vector<std::string>& env)
+{
+    if (name.find('/') != std::string::npos) {
+        if (!executable(name))
+            return fail_errno(errno ? errno : EACCES, "exec: \"" + name + "\"");
+        return name;
+    }
+    std::string path = env_value(env, "PATH");
+    size_t pos = 0;
+    while (pos <= path.size()) {
+        size_t end = path.find(':', pos);
+        if (end == std::string::npos)
+            end = path.size();
+        std::string dir = path.substr(pos, end - pos);
+        pos = end + 1;
+        std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+        if (executable(candidate))
+            return candidate;
+    }
+    return fail("exec: \"" + name + "\": executable file not found in $PATH");
+}
+
+} // namespace
+
+void close_inherited(int preserve_fds, int keep)
+{
+    unsigned first = 3 + static_cast<unsigned>(preserve_fds);
+    if (keep >= 0 && static_cast<unsigned>(keep) >= first) {
+        if (static_cast<unsigned>(keep) > first)
+            sys::close_range(first, static_cast<unsigned>(keep) - 1, 0);
+        sys::close_range(static_cast<unsigned>(keep) + 1, UINT_MAX, 0);
+    } else {
+        sys::close_range(first, UINT_MAX, 0);
+    }
+}
+
+Result<ExecPlan> plan_exec(const spec::Process& p)
+{
+    ExecPlan plan;
+    plan.args = p.args;
+    plan.env = p.env;
+    if (!has_env(plan.env, "HOME"))
+        plan.env.push_back("HOME=" + home_for(p.user.uid));
+    plan.path = TRY(find_executable(p.args.at(0), plan.env));
+    return plan;
+}
+
+Result<> enter_cwd(const spec::Process& p)
+{
+    if (::chdir(p.cwd.c_str()) < 0)
+        return fail_errno("chdir to cwd (\"" + p.cwd + "\") set in config.json");
+    // A working directory reached through a descriptor from outside the root shows as
+    // "(unreachable)..." rather than an absolute path.
+    char cwd[PATH_MAX];
+    if (!::getcwd(cwd, sizeof cwd) || cwd[0] != '/')
+        return fail("cwd \"" + p.cwd + "\" is outside the container root");
+    return {};
+}
+
+void exec_or_die(const ExecPlan& plan)
+{
+    std::vector<char*> argv;
+    for (const auto& a : plan.args)
+        argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (const auto& e : plan.env)
+        envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    ::execve(plan.path.c_str(), argv.data(), envp.data());
+    int err = errno;
+    std::string text = "husk: exec " + plan.path + ": " + std::strerror(err) + "\n";
+    (void)!::write(STDERR_FILENO, text.data(), text.size());
+    ::_exit(127);
+}
+
+} // namespace husk::process

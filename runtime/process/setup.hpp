@@ -1,0 +1,45 @@
+// The last steps every container process takes before execve, shared by the container
+// init and by exec'd processes: rlimits, user and groups, capabilities, no_new_privs,
+// environment (HOME), finding the executable, the working directory check, and closing
+// every descriptor that is not the process's own. Runs in the child, inside the container.
+#pragma once
+
+#include "common/error.hpp"
+#include "runtime/spec/config.hpp"
+
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace husk::process {
+
+Result<> sys_check(int rc, const std::string& what);
+
+// Sets PR_SET_PDEATHSIG(SIGKILL) and exits if the parent is already gone. Credential
+// changes clear the setting, so it is armed again after each.
+Result<> arm_parent_death(pid_t parent);
+
+Result<> set_rlimits(const spec::Process& p);
+// Groups, gid, uid and capabilities, in the order that keeps the capabilities asked for.
+Result<> set_user(const spec::Process& p, pid_t parent);
+
+// A ready-to-exec program: the resolved path, argv and envp (HOME added when missing).
+struct ExecPlan {
+    std::string path;
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+};
+Result<ExecPlan> plan_exec(const spec::Process& p);
+
+// chdir to the process's cwd and check it is inside the container root (CVE-2024-21626).
+Result<> enter_cwd(const spec::Process& p);
+
+// Closes every descriptor except stdio, `preserve_fds` after it, and `keep` (-1: none).
+void close_inherited(int preserve_fds, int keep);
+
+// execve; on failure writes "husk: exec PATH: error" to stderr and _exits with 127.
+[[noreturn]] void exec_or_die(const ExecPlan& plan);
+
+std::string env_value(const std::vector<std::string>& env, std::string_view key);
+
+} // namespace husk::process
