@@ -12,6 +12,10 @@
 
 namespace husk::sys {
 
+// clone3 flags glibc's <sched.h> does not define (values from <linux/sched.h>, which
+// cannot be included beside it everywhere).
+inline constexpr uint64_t clone_into_cgroup = 0x200000000ULL;
+
 struct CloneArgs {
     uint64_t flags = 0;       // CLONE_* (namespaces, CLONE_INTO_CGROUP, CLONE_PIDFD)
     int exit_signal = 17;     // SIGCHLD

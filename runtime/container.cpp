@@ -6,7 +6,9 @@
 #include "common/sys.hpp"
 #include "runtime/hooks/hooks.hpp"
 #include "runtime/process/init.hpp"
+#include "runtime/seccomp/seccomp.hpp"
 #include "runtime/spec/config.hpp"
+#include "runtime/terminal/attach.hpp"
 #include "runtime/terminal/console.hpp"
 
 #include <csignal>
@@ -129,22 +131,22 @@ void wait_gone(int pidfd, int timeout_ms)
     }
 }
 
-bool has_hooks(const spec::Config& c)
+// The config recorded at create.
+Result<spec::Config> saved_config(const state::ContainerDir& dir, const state::ContainerState& st)
 {
-    const auto& h = c.hooks;
-    return !h.prestart.empty() || !h.create_runtime.empty() || !h.create_container.empty()
-        || !h.start_container.empty() || !h.poststart.empty() || !h.poststop.empty();
+    auto text = TRY(fs::read_file(dir.file("config.json")));
+    return TRY_CTX(spec::parse_config(text, st.bundle), "saved config of " + st.id);
 }
 
 // The hooks recorded at create, if the container has any.
 std::optional<spec::Hooks> saved_hooks(const state::ContainerDir& dir, const state::ContainerState& st)
 {
-    auto text = fs::read_file(dir.file("config.json"));
-    if (!text)
+    if (!st.has_hooks)
         return std::nullopt;
-    auto config = spec::parse_config(*text, st.bundle);
+    auto config = saved_config(dir, st);
     if (!config) {
-        log::warn("saved config of " + st.id + ": " + config.error().message());
+        if (config.error().code() != ENOENT)
+            log::warn(config.error().message());
         return std::nullopt;
     }
     return config->hooks;
@@ -166,22 +168,30 @@ struct Created {
     state::ContainerState st;
     std::unique_ptr<cgroups::Manager> cgroup;
     process::InitProcess init;
+    Fd pty_master;
 };
 
-Result<Created> create_container(const state::Store& store, const CreateOptions& options)
+// Detach::No (attached run): a terminal without a console socket is a pty that husk
+// relays itself; its master comes back in Created::pty_master.
+Result<Created> create_container(const state::Store& store, const CreateOptions& options, Detach detach)
 {
     std::string bundle = fs::absolute(options.bundle, fs::current_dir());
     std::string config_text = TRY(fs::read_file(bundle + "/config.json"));
     auto config = TRY(spec::parse_config(config_text, bundle));
     if (!config.has_process)
         return fail("process: missing in config.json");
-    if (config.process.terminal && options.console_socket.empty())
-        return fail("cannot allocate tty if husk will detach without setting console socket");
+    std::optional<terminal::ConsolePair> pair;
+    if (config.process.terminal && options.console_socket.empty()) {
+        if (detach == Detach::Yes)
+            return fail("cannot allocate tty if husk will detach without setting console socket");
+        pair.emplace(TRY(terminal::ConsolePair::make()));
+    }
     if (!config.process.terminal && !options.console_socket.empty())
         return fail("cannot use console socket if husk will not detach or allocate tty");
     TRY(check_rootfs(config));
-    if (!config.linux.seccomp_json.empty())
-        log::warn("linux.seccomp is not applied: this husk build has no seccomp support yet");
+    auto filter = TRY(seccomp::compile(config.linux.seccomp_json));
+    if (filter.needs_listener)
+        return fail("linux.seccomp: SCMP_ACT_NOTIFY is not supported by this husk build yet");
 
     state::ContainerDir dir = TRY(store.create(options.id));
     std::unique_ptr<cgroups::Manager> cgroup; // outlives the cleanup that may use it
@@ -194,6 +204,9 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
     st.oci_version = config.oci_version;
     st.annotations = config.annotations;
     st.owner = owner_name(::geteuid());
+    const auto& h = config.hooks;
+    st.has_hooks = !h.prestart.empty() || !h.create_runtime.empty() || !h.create_container.empty()
+        || !h.start_container.empty() || !h.poststart.empty() || !h.poststop.empty();
     st.init_is_pid1 = config.linux.has_namespace(spec::NamespaceType::Pid)
         && config.linux.find_namespace(spec::NamespaceType::Pid)->path.empty();
 
@@ -204,20 +217,21 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
         st.cgroup_dirs.push_back(h.dir);
     // Recorded before the init exists, so a killed create can still be cleaned by delete.
     TRY(dir.save(st));
-    // Later verbs need the hooks (poststart, poststop): keep the config they came from.
-    if (has_hooks(config))
-        TRY(fs::write_file_atomic(dir.fd(), "config.json", config_text, 0600));
+    // Later verbs need the config (exec: namespaces and process defaults; start and
+    // delete: hooks): keep the text it came from.
+    TRY(fs::write_file_atomic(dir.fd(), "config.json", config_text, 0600));
 
     if (::mkfifoat(dir.fd().get(), "exec.fifo", 0622) < 0)
         return fail_errno("create exec fifo");
     Fd fifo = TRY(fs::open(dir.file("exec.fifo"), O_RDWR));
 
     Fd console;
-    if (config.process.terminal)
+    if (config.process.terminal && !pair)
         console = TRY(terminal::connect_console_socket(options.console_socket));
 
     process::InitOptions io;
-    io.console_socket = console.borrow();
+    io.console_socket = pair ? pair->child_end() : console.borrow();
+    io.seccomp = filter.code.empty() ? nullptr : &filter;
     io.hook_state = hooks::HookState { st.oci_version, st.id, "creating", 0, st.bundle, st.annotations };
     io.config = &config;
     io.pivot = options.no_pivot ? rootfs::Pivot::Chroot : rootfs::Pivot::PivotRoot;
@@ -227,6 +241,11 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
     if (!options.no_new_keyring)
         io.session_keyring = "_ses." + options.id;
     process::InitProcess init = TRY(process::spawn_init(io));
+    Fd pty_master;
+    if (pair) {
+        pair->close_child_end();
+        pty_master = TRY(pair->receive_master());
+    }
 
     auto ps = sys::proc_stat(init.pid());
     if (!ps)
@@ -239,7 +258,7 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
         TRY(write_pid_file(options.pid_file, init.pid()));
     TRY(init.commit());
     cleanup.dismiss();
-    return Created { std::move(dir), std::move(st), std::move(cgroup), std::move(init) };
+    return Created { std::move(dir), std::move(st), std::move(cgroup), std::move(init), std::move(pty_master) };
 }
 
 // Stops every process of a container and removes its cgroup and state.
@@ -280,7 +299,7 @@ int exit_code_of(int status)
 
 Result<> Runtime::create(const CreateOptions& options)
 {
-    auto created = TRY(create_container(m_store, options));
+    auto created = TRY(create_container(m_store, options, Detach::Yes));
     return {};
 }
 
@@ -306,21 +325,21 @@ Result<> Runtime::start(const std::string& id)
 Result<int> Runtime::run(const CreateOptions& options, Detach detach, Keep keep)
 {
     // Forwarded signals are blocked before the container exists so none is lost.
-    sigset_t forward;
-    sigemptyset(&forward);
-    for (int s : { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH })
-        sigaddset(&forward, s);
     sigset_t old;
     if (detach == Detach::No)
-        sigprocmask(SIG_BLOCK, &forward, &old);
-
-    auto created = create_container(m_store, options);
-    if (!created) {
+        terminal::block_forwarded(old);
+    auto restore_mask = [&] {
         if (detach == Detach::No)
             sigprocmask(SIG_SETMASK, &old, nullptr);
+    };
+
+    auto created = create_container(m_store, options, detach);
+    if (!created) {
+        restore_mask();
         return std::unexpected(created.error());
     }
     if (auto r = release_init(created->dir); !r) {
+        restore_mask();
         (void)destroy(m_store, created->dir, created->st);
         return std::unexpected(r.error());
     }
@@ -330,27 +349,7 @@ Result<int> Runtime::run(const CreateOptions& options, Detach detach, Keep keep)
     // Others may inspect, signal or pause the container while we wait for it.
     created->dir.unlock();
 
-    int sfd = ::signalfd(-1, &forward, SFD_CLOEXEC);
-    Fd sigs(sfd);
-    pid_t pid = created->init.pid();
-    int status = 0;
-    for (;;) {
-        pollfd fds[2] = { { created->init.pidfd().get(), POLLIN, 0 }, { sigs.get(), POLLIN, 0 } };
-        if (::poll(fds, sigs ? 2 : 1, -1) < 0 && errno != EINTR)
-            break;
-        if (fds[1].revents & POLLIN) {
-            signalfd_siginfo si {};
-            if (::read(sigs.get(), &si, sizeof si) == sizeof si && si.ssi_signo != SIGCHLD)
-                sys::pidfd_send_signal(created->init.pidfd().get(), static_cast<int>(si.ssi_signo));
-        }
-        if (fds[0].revents & POLLIN) {
-            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            break;
-        }
-    }
-    sigprocmask(SIG_SETMASK, &old, nullptr);
-    int code = exit_code_of(status);
+    int code = terminal::attach_and_wait(created->init.pid(), created->init.pidfd(), std::move(created->pty_master), old);
     if (keep == Keep::No) {
         auto dir = m_store.open(options.id);
         if (dir) {

@@ -5,11 +5,11 @@
 #include "common/sys.hpp"
 #include "runtime/caps/caps.hpp"
 #include "runtime/process/init_plan.hpp"
+#include "runtime/process/parent_ns.hpp"
 #include "runtime/process/sync.hpp"
 
 #include <csignal>
 #include <fcntl.h>
-#include <linux/sched.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -61,49 +61,6 @@ std::string describe_exit(pid_t pid)
         return "container init was killed by signal " + std::to_string(WTERMSIG(status));
     return "container init exited unexpectedly with status " + std::to_string(WEXITSTATUS(status));
 }
-
-// Namespaces the parent enters for the clone only and leaves right after: pid (affects
-// children only) and time (offsets must be written before the first process enters).
-class ParentNamespaceSwitch {
-public:
-    Result<> enter_pid(const std::string& path)
-    {
-        m_saved_pid = TRY(fs::open("/proc/self/ns/pid", O_RDONLY));
-        Fd target = TRY(fs::open(path, O_RDONLY));
-        if (::setns(target.get(), CLONE_NEWPID) < 0)
-            return fail_errno("join pid namespace " + path);
-        return {};
-    }
-    Result<> enter_time(const spec::Namespace& ns, const std::map<std::string, spec::TimeOffset>& offsets)
-    {
-        m_saved_time = TRY(fs::open("/proc/self/ns/time", O_RDONLY));
-        if (!ns.path.empty()) {
-            Fd target = TRY(fs::open(ns.path, O_RDONLY));
-            if (::setns(target.get(), CLONE_NEWTIME) < 0)
-                return fail_errno("join time namespace " + ns.path);
-            return {};
-        }
-        if (::unshare(CLONE_NEWTIME) < 0)
-            return fail_errno("create time namespace");
-        std::string text;
-        for (const auto& [clock, off] : offsets)
-            text += clock + " " + std::to_string(off.secs) + " " + std::to_string(off.nanosecs) + "\n";
-        if (!text.empty())
-            TRY_CTX(fs::write_file("/proc/self/timens_offsets", text), "set time namespace offsets");
-        return {};
-    }
-    ~ParentNamespaceSwitch()
-    {
-        if (m_saved_pid)
-            (void)::setns(m_saved_pid.get(), CLONE_NEWPID);
-        if (m_saved_time)
-            (void)::setns(m_saved_time.get(), CLONE_NEWTIME);
-    }
-
-private:
-    Fd m_saved_pid;
-    Fd m_saved_time;
-};
 
 // Only sysctls of a namespace the container has of its own may be set: anything else
 // would change the host.
@@ -193,6 +150,7 @@ Result<InitProcess> spawn_init(const InitOptions& options)
     plan.console_socket_fd = options.console_socket.get();
     plan.parent_hooks = !config.hooks.prestart.empty() || !config.hooks.create_runtime.empty();
     plan.hook_state = options.hook_state;
+    plan.seccomp = options.seccomp;
     plan.parent_pid = ::getpid();
 
     // Open every namespace to join now: a bad path fails here, clearly, before any clone.
@@ -277,12 +235,12 @@ Result<InitProcess> spawn_init(const InitOptions& options)
     args.flags = static_cast<uint64_t>(clone_flags) | CLONE_PIDFD;
     args.pidfd_out = &pidfd;
     if (cgroup_fd) {
-        args.flags |= CLONE_INTO_CGROUP;
+        args.flags |= sys::clone_into_cgroup;
         args.cgroup_fd = cgroup_fd.get();
     }
     pid_t pid = sys::clone3_fork(args);
     if (pid < 0 && errno == ENOSYS && cgroup_fd) {
-        args.flags &= ~static_cast<uint64_t>(CLONE_INTO_CGROUP);
+        args.flags &= ~sys::clone_into_cgroup;
         cgroup_fd.reset();
         pid = sys::clone3_fork(args);
     }

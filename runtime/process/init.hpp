@@ -9,6 +9,7 @@
 #include "common/fd.hpp"
 #include "runtime/hooks/hooks.hpp"
 #include "runtime/rootfs/rootfs.hpp"
+#include "runtime/seccomp/seccomp.hpp"
 #include "runtime/spec/config.hpp"
 
 #include <sys/types.h>
@@ -26,6 +27,7 @@ struct InitOptions {
     // What hooks see as the container's state (id, bundle, annotations; pid and status
     // are filled in per hook point).
     hooks::HookState hook_state;
+    const seccomp::Program* seccomp = nullptr; // compiled linux.seccomp, if any
 };
 
 // The init between Ready and exec. Until commit() succeeds, destroying this kills and

@@ -29,7 +29,7 @@ namespace {
 
 [[noreturn]] void die(const InitPlan& plan, const Error& err)
 {
-    sync_send(plan.sync_fd, MsgType::Error, err.code(), err.what().c_str());
+    sync_send(plan.sync_fd, MsgType::Error, err.code(), err.what().c_str(), 0, Side::Child);
     ::_exit(1);
 }
 
@@ -115,7 +115,7 @@ void init_main(const InitPlan& plan)
         auto before_pivot = [&]() -> Result<> {
             if (plan.parent_hooks) {
                 SyncMsg reply;
-                if (!sync_send(plan.sync_fd, MsgType::CreateRuntimeHooks) || !sync_recv(plan.sync_fd, reply)
+                if (!sync_send(plan.sync_fd, MsgType::CreateRuntimeHooks, 0, nullptr, 0, Side::Child) || !sync_recv(plan.sync_fd, reply)
                     || reply.type != MsgType::HooksDone)
                     ::_exit(1); // the parent failed a hook and reports it
             }
@@ -131,6 +131,9 @@ void init_main(const InitPlan& plan)
         close_raw(plan.console_socket_fd);
     }
     CHILD_TRY(plan, set_rlimits(proc));
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the user change.
+    if (plan.seccomp && !proc.no_new_privileges)
+        CHILD_TRY(plan, load_seccomp(*plan.seccomp));
     CHILD_TRY(plan, set_user(proc, plan.parent_pid));
     if (proc.no_new_privileges)
         CHILD_TRY(plan, sys_check(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)"));
@@ -138,12 +141,15 @@ void init_main(const InitPlan& plan)
     ExecPlan exec = CHILD_TRY(plan, plan_exec(proc));
     CHILD_TRY(plan, enter_cwd(proc));
     ::umask(proc.user.umask ? static_cast<mode_t>(*proc.user.umask) : 0022);
+    // Otherwise as late as possible, so few of the init's own syscalls meet the filter.
+    if (plan.seccomp && proc.no_new_privileges)
+        CHILD_TRY(plan, load_seccomp(*plan.seccomp));
 
-    sync_send(plan.sync_fd, MsgType::Ready);
+    sync_send(plan.sync_fd, MsgType::Ready, 0, nullptr, 0, Side::Child);
     if (!sync_recv(plan.sync_fd, msg) || msg.type != MsgType::Commit)
         ::_exit(1);
     ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-    sync_send(plan.sync_fd, MsgType::Committed);
+    sync_send(plan.sync_fd, MsgType::Committed, 0, nullptr, 0, Side::Child);
     close_raw(plan.sync_fd);
     close_inherited(plan.preserve_fds, plan.exec_fifo_fd);
 

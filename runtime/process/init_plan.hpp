@@ -4,6 +4,7 @@
 
 #include "runtime/hooks/hooks.hpp"
 #include "runtime/rootfs/rootfs.hpp"
+#include "runtime/seccomp/seccomp.hpp"
 #include "runtime/spec/config.hpp"
 
 #include <sys/types.h>
@@ -34,6 +35,7 @@ struct InitPlan {
     int console_socket_fd = -1;
     bool parent_hooks = false;       // prestart/createRuntime: ask the parent before pivot
     hooks::HookState hook_state;     // pid filled in from Go
+    const seccomp::Program* seccomp = nullptr;
     rootfs::Plan rootfs;
 };
 

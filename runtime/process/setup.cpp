@@ -180,6 +180,14 @@ Result<> enter_cwd(const spec::Process& p)
     return {};
 }
 
+Result<> load_seccomp(const seccomp::Program& program)
+{
+    int listener = TRY(seccomp::load(program));
+    if (listener >= 0)
+        close_raw(listener);
+    return {};
+}
+
 void exec_or_die(const ExecPlan& plan)
 {
     std::vector<char*> argv;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "common/error.hpp"
+#include "runtime/seccomp/seccomp.hpp"
 #include "runtime/spec/config.hpp"
 
 #include <string>
@@ -39,6 +40,9 @@ void close_inherited(int preserve_fds, int keep);
 
 // execve; on failure writes "husk: exec PATH: error" to stderr and _exits with 127.
 [[noreturn]] void exec_or_die(const ExecPlan& plan);
+
+// Installs a compiled seccomp filter (notify listeners are not handed out yet).
+Result<> load_seccomp(const seccomp::Program& program);
 
 std::string env_value(const std::vector<std::string>& env, std::string_view key);
 

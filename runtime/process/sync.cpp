@@ -3,10 +3,11 @@
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace husk::process {
 
-bool sync_send(int fd, MsgType type, int err, const char* text, int64_t value)
+bool sync_send(int fd, MsgType type, int err, const char* text, int64_t value, Side side)
 {
     SyncMsg msg;
     std::memset(&msg, 0, sizeof msg);
@@ -17,7 +18,7 @@ bool sync_send(int fd, MsgType type, int err, const char* text, int64_t value)
         std::strncpy(msg.text, text, sizeof msg.text - 1);
     }
     for (;;) {
-        ssize_t n = ::send(fd, &msg, sizeof msg, MSG_NOSIGNAL);
+        ssize_t n = side == Side::Parent ? ::send(fd, &msg, sizeof msg, MSG_NOSIGNAL) : ::write(fd, &msg, sizeof msg);
         if (n == static_cast<ssize_t>(sizeof msg))
             return true;
         if (n < 0 && errno == EINTR)
@@ -29,7 +30,7 @@ bool sync_send(int fd, MsgType type, int err, const char* text, int64_t value)
 bool sync_recv(int fd, SyncMsg& msg)
 {
     for (;;) {
-        ssize_t n = ::recv(fd, &msg, sizeof msg, 0);
+        ssize_t n = ::read(fd, &msg, sizeof msg);
         if (n == static_cast<ssize_t>(sizeof msg)) {
             msg.text[sizeof msg.text - 1] = '\0';
             return true;

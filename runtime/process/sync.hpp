@@ -43,7 +43,13 @@ struct SyncMsg {
 };
 
 // Send/receive one message; false on EOF or failure (errno says which; 0 for EOF).
-bool sync_send(int fd, MsgType type, int err = 0, const char* text = nullptr, int64_t value = 0);
+// The child side uses plain write(2)/read(2), which any seccomp profile that lets a
+// program run allows, since its last messages pass after the filter is loaded (a dead
+// parent then kills it with SIGPIPE, which is what it should do anyway). husk itself uses
+// send(MSG_NOSIGNAL)/recv and is never killed by a dead child.
+enum class Side { Parent, Child };
+bool sync_send(int fd, MsgType type, int err = 0, const char* text = nullptr, int64_t value = 0,
+               Side side = Side::Parent);
 bool sync_recv(int fd, SyncMsg& msg);
 
 } // namespace husk::process

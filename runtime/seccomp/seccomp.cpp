@@ -4,6 +4,8 @@
 // the only user of libseccomp in husk; it touches no process state except in load().
 #include "runtime/seccomp/seccomp.hpp"
 
+#include <algorithm>
+
 #include "common/fd.hpp"
 #include "common/log.hpp"
 
@@ -210,6 +212,8 @@ Result<uint32_t> read_action(const json& obj, const char* action_key, const char
     if (!a)
         return bad(action_path, "missing");
     std::string name = TRY(as_string(*a, action_path));
+    if (name.empty())
+        return bad(action_path, "missing");
     const ActionName* action = find_name(action_names, name);
     if (!action)
         return bad(action_path, "unknown action " + name);
@@ -571,6 +575,25 @@ std::string cache_key(std::string_view seccomp_json)
     }
     char out[17];
     std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(hash));
+    return out;
+}
+
+Supported supported()
+{
+    Supported out;
+    for (const auto& a : action_names)
+        if (a.action != SCMP_ACT_NOTIFY) // refused at create until listeners are handed out
+            out.actions.emplace_back(a.name);
+    for (const auto& o : operator_names)
+        out.operators.emplace_back(o.name);
+    static const char* archs[] = { "X86", "X86_64", "X32", "ARM", "AARCH64", "MIPS", "MIPS64", "MIPS64N32",
+                                   "MIPSEL", "MIPSEL64", "MIPSEL64N32", "PPC", "PPC64", "PPC64LE", "S390",
+                                   "S390X", "PARISC", "PARISC64", "RISCV64" };
+    for (const char* a : archs)
+        if (arch_token(std::string("SCMP_ARCH_") + a) != 0)
+            out.archs.push_back(std::string("SCMP_ARCH_") + a);
+    std::sort(out.actions.begin(), out.actions.end());
+    std::sort(out.operators.begin(), out.operators.end());
     return out;
 }
 

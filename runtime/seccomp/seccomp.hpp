@@ -45,4 +45,12 @@ Result<int> load(const Program& program);
 // only valid for the same inputs, library and kernel).
 std::string cache_key(std::string_view seccomp_json);
 
+// What this build accepts, for `husk features`.
+struct Supported {
+    std::vector<std::string> actions;
+    std::vector<std::string> operators;
+    std::vector<std::string> archs;
+};
+Supported supported();
+
 } // namespace husk::seccomp

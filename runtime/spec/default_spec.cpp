@@ -136,7 +136,7 @@ std::string features_json()
              {"namespaces", std::move(namespace_list)},
              {"capabilities", std::move(caps)},
              {"cgroup", {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}}},
-             // Becomes enabled, with its lists filled, when the seccomp module lands.
+             // Filled in by the features verb from the seccomp module.
              {"seccomp",
               {{"enabled", false},
                {"actions", ojson::array()},

@@ -138,6 +138,7 @@ Result<std::optional<ContainerState>> ContainerDir::load() const
         st.annotations = j.value("annotations", std::map<std::string, std::string> {});
         st.cgroup_dirs = j.value("cgroup_dirs", std::vector<std::string> {});
         st.init_is_pid1 = j.value("init_is_pid1", false);
+        st.has_hooks = j.value("has_hooks", false);
         st.owner = j.value("owner", std::string());
     } catch (const json::exception& e) {
         return fail(file("state.json") + ": corrupt state file: " + e.what());
@@ -158,6 +159,7 @@ Result<> ContainerDir::save(const ContainerState& st) const
         { "annotations", st.annotations },
         { "cgroup_dirs", st.cgroup_dirs },
         { "init_is_pid1", st.init_is_pid1 },
+        { "has_hooks", st.has_hooks },
         { "owner", st.owner },
     };
     return fs::write_file_atomic(m_dir.borrow(), "state.json", j.dump(), 0600);

@@ -33,6 +33,7 @@ struct ContainerState {
     std::map<std::string, std::string> annotations;
     std::vector<std::string> cgroup_dirs;
     bool init_is_pid1 = false;   // a new pid namespace: the container dies with its init
+    bool has_hooks = false;      // the saved config has hooks for later verbs to run
     std::string owner;           // user name shown by list
 };
 
