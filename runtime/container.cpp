@@ -5,6 +5,7 @@
 #include "common/log.hpp"
 #include "common/sys.hpp"
 #include "runtime/hooks/hooks.hpp"
+#include "runtime/process/exec.hpp"
 #include "runtime/process/init.hpp"
 #include "runtime/seccomp/seccomp.hpp"
 #include "runtime/spec/config.hpp"
@@ -361,6 +362,156 @@ Result<int> Runtime::run(const CreateOptions& options, Detach detach, Keep keep)
         }
     }
     return code;
+}
+
+namespace {
+
+Result<uint32_t> parse_id(const std::string& text, const char* what)
+{
+    char* end = nullptr;
+    errno = 0;
+    unsigned long v = std::strtoul(text.c_str(), &end, 10);
+    if (text.empty() || *end || errno || v > 0xffffffffUL)
+        return fail(std::string("invalid ") + what + " \"" + text + "\"");
+    return static_cast<uint32_t>(v);
+}
+
+// The process to exec: the --process document, or the container's process with overrides.
+Result<spec::Process> exec_process(const ExecOptions& o, const spec::Config& config)
+{
+    if (!o.process_file.empty()) {
+        auto text = TRY(fs::read_file(o.process_file));
+        return TRY_CTX(spec::parse_process(text), o.process_file);
+    }
+    if (o.args.empty())
+        return fail("exec: the command to run is missing");
+    spec::Process p = config.process;
+    p.args = o.args;
+    p.terminal = o.tty;
+    for (const auto& e : o.env) {
+        if (e.find('=') == std::string::npos)
+            return fail("--env \"" + e + "\": expected NAME=VALUE");
+        // A later value for the same name replaces the earlier one.
+        std::string name = e.substr(0, e.find('='));
+        std::erase_if(p.env, [&](const std::string& x) { return x.starts_with(name + "="); });
+        p.env.push_back(e);
+    }
+    if (!o.cwd.empty()) {
+        if (o.cwd[0] != '/')
+            return fail("--cwd \"" + o.cwd + "\": must be an absolute path");
+        p.cwd = o.cwd;
+    }
+    if (!o.user.empty()) {
+        auto colon = o.user.find(':');
+        p.user.uid = TRY(parse_id(o.user.substr(0, colon), "uid"));
+        if (colon != std::string::npos)
+            p.user.gid = TRY(parse_id(o.user.substr(colon + 1), "gid"));
+    }
+    if (!o.additional_gids.empty())
+        p.user.additional_gids = o.additional_gids;
+    if (!o.caps.empty()) {
+        if (!p.capabilities)
+            p.capabilities.emplace();
+        for (const auto& name : o.caps) {
+            auto cap = spec::capability_from_name(name);
+            if (!cap)
+                return fail("--cap: unknown capability " + name);
+            for (auto* set : { &p.capabilities->bounding, &p.capabilities->effective, &p.capabilities->permitted,
+                               &p.capabilities->ambient })
+                set->push_back(*cap);
+        }
+    }
+    if (o.no_new_privs)
+        p.no_new_privileges = true;
+    if (!o.apparmor.empty())
+        p.apparmor_profile = o.apparmor;
+    if (!o.process_label.empty())
+        p.selinux_label = o.process_label;
+    return p;
+}
+
+} // namespace
+
+Result<int> Runtime::exec(const ExecOptions& options)
+{
+    // Blocked from the start so a signal meant for the process is not lost.
+    sigset_t old;
+    bool attached = options.detach == Detach::No;
+    if (attached)
+        terminal::block_forwarded(old);
+    struct Unblock {
+        bool on;
+        sigset_t mask;
+        ~Unblock()
+        {
+            if (on)
+                sigprocmask(SIG_SETMASK, &mask, nullptr);
+        }
+    } unblock { attached, old };
+
+    std::optional<process::ExecProcess> child;
+    Fd master;
+    {
+        // Shared: exec does not change the container's state, and must not wait for others.
+        state::ContainerDir dir = TRY(m_store.open(options.id, state::Lock::Shared));
+        auto st = TRY(load_state(dir, options.id));
+        switch (state::derive_status(dir, st)) {
+        case state::Status::Stopped:
+            return fail("cannot exec in a stopped container");
+        case state::Status::Paused:
+            return fail("cannot exec in a paused container");
+        default:
+            break;
+        }
+        auto config = TRY(saved_config(dir, st));
+        spec::Process proc = TRY(exec_process(options, config));
+        if (proc.terminal && options.console_socket.empty() && !attached)
+            return fail("cannot allocate tty if husk will detach without setting console socket");
+        if (!proc.terminal && !options.console_socket.empty())
+            return fail("cannot use console socket if husk will not detach or allocate tty");
+        auto filter = TRY(seccomp::compile(config.linux.seccomp_json));
+
+        int pidfd = sys::pidfd_open(st.pid);
+        if (pidfd < 0)
+            return fail("cannot exec in a stopped container");
+        Fd init_pidfd(pidfd);
+        if (!state::init_alive(st))
+            return fail("cannot exec in a stopped container");
+
+        std::unique_ptr<cgroups::Manager> cg;
+        if (!st.cgroup_dirs.empty())
+            cg = TRY(cgroups::reopen_manager(st.cgroup_dirs));
+
+        std::optional<terminal::ConsolePair> pair;
+        Fd console;
+        if (proc.terminal) {
+            if (options.console_socket.empty())
+                pair.emplace(TRY(terminal::ConsolePair::make()));
+            else
+                console = TRY(terminal::connect_console_socket(options.console_socket));
+        }
+
+        process::ExecOptions eo;
+        eo.config = &config;
+        eo.process = &proc;
+        eo.init_pidfd = init_pidfd.borrow();
+        eo.cgroup = cg.get();
+        eo.console_socket = pair ? pair->child_end() : console.borrow();
+        eo.preserve_fds = options.preserve_fds;
+        eo.seccomp = filter.code.empty() ? nullptr : &filter;
+        child.emplace(TRY(process::spawn_exec(eo)));
+        if (pair) {
+            pair->close_child_end();
+            master = TRY(pair->receive_master());
+        }
+        if (!options.pid_file.empty())
+            TRY(write_pid_file(options.pid_file, child->pid()));
+        TRY(child->commit());
+    }
+    if (!attached)
+        return 0;
+    unblock.on = false;
+    return terminal::attach_and_wait(child->pid(), child->pidfd(), std::move(master), old);
 }
 
 Result<StateView> Runtime::state(const std::string& id)

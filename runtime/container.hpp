@@ -23,6 +23,27 @@ struct CreateOptions {
 };
 
 enum class Detach { No, Yes };
+
+// `husk exec`: a process from --process FILE, or the container's own process with the
+// given overrides.
+struct ExecOptions {
+    std::string id;
+    std::string process_file;
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+    std::string cwd;
+    std::string user; // "uid[:gid]"
+    std::vector<uint32_t> additional_gids;
+    std::vector<std::string> caps;
+    bool no_new_privs = false;
+    bool tty = false;
+    std::string console_socket;
+    Detach detach = Detach::No;
+    std::string pid_file;
+    int preserve_fds = 0;
+    std::string apparmor;
+    std::string process_label;
+};
 enum class Keep { No, Yes };
 
 // What `state` prints (runtime-spec state plus runc's extra fields).
@@ -47,6 +68,8 @@ public:
     // create + start; attached, waits and returns the container's exit code (128+signal
     // when killed), deleting it afterwards unless kept.
     Result<int> run(const CreateOptions& options, Detach detach, Keep keep);
+    // Attached: the process's exit code; detached: 0 once it runs.
+    Result<int> exec(const ExecOptions& options);
     Result<StateView> state(const std::string& id);
     Result<> kill(const std::string& id, int sig, bool all);
     Result<> remove(const std::string& id, bool force);

@@ -28,6 +28,7 @@ using Action = std::function<Result<int>()>;
 struct Context {
     Globals globals;
     Action action; // set by the chosen verb's callback
+    std::vector<std::string> exec_command; // exec: the command after the container id
 };
 
 void register_create(CLI::App& app, Context& ctx);
@@ -39,6 +40,16 @@ void register_delete(CLI::App& app, Context& ctx);
 void register_list(CLI::App& app, Context& ctx);
 void register_spec(CLI::App& app, Context& ctx);
 void register_features(CLI::App& app, Context& ctx);
+void register_exec(CLI::App& app, Context& ctx);
+// exec's command may carry flags of its own (`exec ID sh -c ...`): everything after the
+// container id is taken out of the arguments before parsing and put in `command`.
+std::vector<std::string> split_exec_command(std::vector<std::string> args, std::vector<std::string>& command);
+
+// Reports an error the way callers parse it (log line, and stderr when logging to a
+// file) and returns `code` for the exit status.
+int report_failure(const Error& err, int code);
+// A usage error detected after parsing: "husk: \"VERB\": TEXT", exit code 1.
+int usage_error(const std::string& verb, const std::string& text);
 
 // Flags shared by create and run.
 void add_create_flags(CLI::App& cmd, CreateOptions& options);

@@ -22,6 +22,22 @@ void report(const std::string& msg)
 
 } // namespace
 
+namespace husk::cli {
+
+int report_failure(const Error& err, int code)
+{
+    report(err.message());
+    return code;
+}
+
+int usage_error(const std::string& verb, const std::string& text)
+{
+    std::fprintf(stderr, "husk: \"%s\": %s\nRun 'husk %s --help' for usage.\n", verb.c_str(), text.c_str(), verb.c_str());
+    return 1;
+}
+
+} // namespace husk::cli
+
 int main(int argc, char** argv)
 {
     using namespace husk::cli;
@@ -48,12 +64,17 @@ int main(int argc, char** argv)
     register_list(app, ctx);
     register_spec(app, ctx);
     register_features(app, ctx);
+    register_exec(app, ctx);
     auto* help = app.add_subcommand("help", "shows a list of commands or help for one command");
     std::vector<std::string> help_topic;
     help->add_option("command", help_topic);
 
     try {
-        app.parse(argc, argv);
+        std::vector<std::string> args
+            = split_exec_command(std::vector<std::string>(argv, argv + argc), ctx.exec_command);
+        // CLI11 takes the arguments in reverse, without the program name.
+        std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);
+        app.parse(reversed);
     } catch (const CLI::Success& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
