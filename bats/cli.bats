@@ -3,9 +3,9 @@
 
 load helpers
 
-# The verbs every test below expects; exec, ps, pause, resume, update and events are added
-# here as husk gains them (their tests wait in bats/pending/).
-VERBS="create start run state kill delete list spec features"
+# The verbs every test below expects; update and events are added
+# here as husk gains them.
+VERBS="create start run state kill delete list spec features exec ps pause resume"
 
 setup() {
 	setup_bundle

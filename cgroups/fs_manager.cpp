@@ -218,7 +218,57 @@ public:
         return result;
     }
 
+    Result<> set_frozen(bool frozen) override
+    {
+        const Hierarchy* h = freezer();
+        if (!h)
+            return fail("no freezer: this host has neither a v1 freezer hierarchy nor cgroup v2");
+        bool v2 = h->v2;
+        std::string file = h->dir + (v2 ? "/cgroup.freeze" : "/freezer.state");
+        TRY_CTX(fs::write_file(file, v2 ? (frozen ? "1" : "0") : (frozen ? "FROZEN" : "THAWED")),
+                frozen ? "freeze" : "thaw");
+        // The kernel freezes asynchronously: wait (bounded) until every task is.
+        for (int attempt = 0; attempt < 1000; ++attempt) {
+            auto now = this->frozen();
+            if (!now)
+                return std::unexpected(now.error());
+            if (*now == frozen)
+                return {};
+            if (!v2 && frozen) // v1 may stall in FREEZING: poke it again
+                (void)fs::write_file(file, "FROZEN");
+            timespec ts { 0, 1000 * 1000 };
+            nanosleep(&ts, nullptr);
+        }
+        return fail(std::string("timed out waiting for the cgroup to ") + (frozen ? "freeze" : "thaw"));
+    }
+
+    Result<bool> frozen() const override
+    {
+        const Hierarchy* h = freezer();
+        if (!h)
+            return false;
+        if (h->v2) {
+            auto events = TRY(fs::read_file(h->dir + "/cgroup.events"));
+            return events.find("frozen 1") != std::string::npos;
+        }
+        auto state = TRY(fs::read_file(h->dir + "/freezer.state"));
+        return state.starts_with("FROZEN");
+    }
+
 private:
+    // v1: the freezer hierarchy; unified: the one v2 hierarchy. (The v2 half of a hybrid
+    // host has no freezer worth using.)
+    const Hierarchy* freezer() const
+    {
+        for (const auto& h : m_hierarchies) {
+            if (m_mode == Mode::Unified && h.v2)
+                return &h;
+            if (m_mode == Mode::Legacy && !h.v2 && h.controllers == "freezer")
+                return &h;
+        }
+        return nullptr;
+    }
+
     std::string m_path;
     Mode m_mode;
     std::vector<Hierarchy> m_hierarchies;

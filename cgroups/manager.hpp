@@ -46,6 +46,9 @@ public:
     virtual Result<> signal_all(int sig) const = 0;
     // Removes the cgroup directories; retries while the last processes exit.
     virtual Result<> destroy() = 0;
+    // Freezes or thaws every process in the cgroup, waiting until the kernel is done.
+    virtual Result<> set_frozen(bool frozen) = 0;
+    virtual Result<bool> frozen() const = 0;
 };
 
 // Resolves `cgroups_path` as the runtime-spec says for cgroupfs: absolute paths from the

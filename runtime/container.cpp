@@ -81,12 +81,27 @@ Result<> check_rootfs(const spec::Config& config)
     return {};
 }
 
+// derive_status, with a running container whose cgroup is frozen reported as paused.
+state::Status status_of(const state::ContainerDir& dir, const state::ContainerState& st)
+{
+    auto status = state::derive_status(dir, st);
+    if (status != state::Status::Running || st.cgroup_dirs.empty())
+        return status;
+    auto cg = cgroups::reopen_manager(st.cgroup_dirs);
+    if (cg) {
+        auto frozen = (*cg)->frozen();
+        if (frozen && *frozen)
+            return state::Status::Paused;
+    }
+    return status;
+}
+
 StateView view_of(const state::ContainerDir& dir, const state::ContainerState& st)
 {
     StateView v;
     v.oci_version = st.oci_version;
     v.id = st.id;
-    v.status = state::derive_status(dir, st);
+    v.status = status_of(dir, st);
     v.pid = v.status == state::Status::Stopped ? 0 : st.pid;
     v.bundle = st.bundle;
     v.rootfs = st.rootfs;
@@ -268,6 +283,14 @@ Result<> destroy(const state::Store& store, const state::ContainerDir& dir, cons
     std::unique_ptr<cgroups::Manager> cg;
     if (!st.cgroup_dirs.empty())
         cg = TRY(cgroups::reopen_manager(st.cgroup_dirs));
+    // Frozen processes cannot act on SIGKILL: signal them, then thaw them to let them die.
+    if (cg) {
+        auto frozen = cg->frozen();
+        if (frozen && *frozen) {
+            (void)cg->signal_all(SIGKILL);
+            TRY(cg->set_frozen(false));
+        }
+    }
     if (st.pid > 0 && state::init_alive(st)) {
         int pidfd = sys::pidfd_open(st.pid);
         if (pidfd >= 0) {
@@ -308,7 +331,7 @@ Result<> Runtime::start(const std::string& id)
 {
     state::ContainerDir dir = TRY(m_store.open(id));
     auto st = TRY(load_state(dir, id));
-    switch (state::derive_status(dir, st)) {
+    switch (status_of(dir, st)) {
     case state::Status::Created:
         TRY(release_init(dir));
         run_poststart(dir, st);
@@ -318,7 +341,7 @@ Result<> Runtime::start(const std::string& id)
     case state::Status::Running:
         return fail("cannot start an already running container");
     default:
-        return fail("cannot start a container in the " + std::string(state::status_name(state::derive_status(dir, st)))
+        return fail("cannot start a container in the " + std::string(state::status_name(status_of(dir, st)))
                     + " state");
     }
 }
@@ -455,7 +478,7 @@ Result<int> Runtime::exec(const ExecOptions& options)
         // Shared: exec does not change the container's state, and must not wait for others.
         state::ContainerDir dir = TRY(m_store.open(options.id, state::Lock::Shared));
         auto st = TRY(load_state(dir, options.id));
-        switch (state::derive_status(dir, st)) {
+        switch (status_of(dir, st)) {
         case state::Status::Stopped:
             return fail("cannot exec in a stopped container");
         case state::Status::Paused:
@@ -514,6 +537,41 @@ Result<int> Runtime::exec(const ExecOptions& options)
     return terminal::attach_and_wait(child->pid(), child->pidfd(), std::move(master), old);
 }
 
+Result<> Runtime::pause(const std::string& id)
+{
+    state::ContainerDir dir = TRY(m_store.open(id));
+    auto st = TRY(load_state(dir, id));
+    auto status = status_of(dir, st);
+    if (status == state::Status::Paused)
+        return fail("container " + id + " is already paused");
+    if (status != state::Status::Running && status != state::Status::Created)
+        return fail("container not running");
+    auto cg = TRY(cgroups::reopen_manager(st.cgroup_dirs));
+    return cg->set_frozen(true);
+}
+
+Result<> Runtime::resume(const std::string& id)
+{
+    state::ContainerDir dir = TRY(m_store.open(id));
+    auto st = TRY(load_state(dir, id));
+    if (status_of(dir, st) != state::Status::Paused)
+        return fail("container not paused");
+    auto cg = TRY(cgroups::reopen_manager(st.cgroup_dirs));
+    return cg->set_frozen(false);
+}
+
+Result<std::vector<pid_t>> Runtime::pids(const std::string& id)
+{
+    state::ContainerDir dir = TRY(m_store.open(id, state::Lock::Shared));
+    auto st = TRY(load_state(dir, id));
+    if (status_of(dir, st) == state::Status::Stopped)
+        return fail("container not running");
+    if (st.cgroup_dirs.empty())
+        return std::vector<pid_t> { st.pid };
+    auto cg = TRY(cgroups::reopen_manager(st.cgroup_dirs));
+    return cg->pids();
+}
+
 Result<StateView> Runtime::state(const std::string& id)
 {
     state::ContainerDir dir = TRY(m_store.open(id, state::Lock::Shared));
@@ -525,7 +583,7 @@ Result<> Runtime::kill(const std::string& id, int sig, bool all)
 {
     state::ContainerDir dir = TRY(m_store.open(id));
     auto st = TRY(load_state(dir, id));
-    auto status = state::derive_status(dir, st);
+    auto status = status_of(dir, st);
     if (status == state::Status::Stopped)
         return fail("container not running");
     if (all && !st.cgroup_dirs.empty()) {
@@ -547,7 +605,7 @@ Result<> Runtime::remove(const std::string& id, bool force)
 {
     state::ContainerDir dir = TRY(m_store.open(id));
     auto st = TRY(load_state(dir, id));
-    auto status = state::derive_status(dir, st);
+    auto status = status_of(dir, st);
     if (status == state::Status::Running || status == state::Status::Paused) {
         if (!force)
             return fail("cannot delete container " + id + " that is not stopped: "

@@ -71,6 +71,10 @@ public:
     // Attached: the process's exit code; detached: 0 once it runs.
     Result<int> exec(const ExecOptions& options);
     Result<StateView> state(const std::string& id);
+    Result<> pause(const std::string& id);
+    Result<> resume(const std::string& id);
+    // The processes of a running container (for ps).
+    Result<std::vector<pid_t>> pids(const std::string& id);
     Result<> kill(const std::string& id, int sig, bool all);
     Result<> remove(const std::string& id, bool force);
     Result<std::vector<StateView>> list();

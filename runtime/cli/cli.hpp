@@ -28,7 +28,7 @@ using Action = std::function<Result<int>()>;
 struct Context {
     Globals globals;
     Action action; // set by the chosen verb's callback
-    std::vector<std::string> exec_command; // exec: the command after the container id
+    std::vector<std::string> exec_command; // exec: the command after the id; ps: options for ps(1)
 };
 
 void register_create(CLI::App& app, Context& ctx);
@@ -41,8 +41,11 @@ void register_list(CLI::App& app, Context& ctx);
 void register_spec(CLI::App& app, Context& ctx);
 void register_features(CLI::App& app, Context& ctx);
 void register_exec(CLI::App& app, Context& ctx);
-// exec's command may carry flags of its own (`exec ID sh -c ...`): everything after the
-// container id is taken out of the arguments before parsing and put in `command`.
+void register_pause(CLI::App& app, Context& ctx); // pause and resume
+void register_ps(CLI::App& app, Context& ctx);
+// exec's command may carry flags of its own (`exec ID sh -c ...`), and so may ps's options
+// for ps(1): everything after the container id is taken out of the arguments before
+// parsing and put in `command`.
 std::vector<std::string> split_exec_command(std::vector<std::string> args, std::vector<std::string>& command);
 
 // Reports an error the way callers parse it (log line, and stderr when logging to a

@@ -68,8 +68,9 @@ std::vector<std::string> split_exec_command(std::vector<std::string> args, std::
             ++i;
         ++i;
     }
-    if (i >= args.size() || args[i] != "exec")
+    if (i >= args.size() || (args[i] != "exec" && args[i] != "ps"))
         return args;
+    bool exec = args[i] == "exec";
     for (++i; i < args.size(); ++i) {
         const std::string& a = args[i];
         if (a == "--") {
@@ -78,9 +79,11 @@ std::vector<std::string> split_exec_command(std::vector<std::string> args, std::
         }
         if (!a.starts_with("-") || a == "-")
             break;
-        if (takes_value(a, { "-p", "--process", "--console-socket", "--pid-file", "--cwd", "-e", "--env", "-u",
-                             "--user", "-g", "--additional-gids", "-c", "--cap", "-a", "--apparmor",
-                             "--process-label", "--preserve-fds" }))
+        if (exec
+                ? takes_value(a, { "-p", "--process", "--console-socket", "--pid-file", "--cwd", "-e", "--env", "-u",
+                                   "--user", "-g", "--additional-gids", "-c", "--cap", "-a", "--apparmor",
+                                   "--process-label", "--preserve-fds" })
+                : takes_value(a, { "-f", "--format" }))
             ++i;
     }
     // args[i] is the container id: everything after it is the command ("--" first is dropped).

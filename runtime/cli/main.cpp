@@ -65,6 +65,8 @@ int main(int argc, char** argv)
     register_spec(app, ctx);
     register_features(app, ctx);
     register_exec(app, ctx);
+    register_pause(app, ctx);
+    register_ps(app, ctx);
     auto* help = app.add_subcommand("help", "shows a list of commands or help for one command");
     std::vector<std::string> help_topic;
     help->add_option("command", help_topic);

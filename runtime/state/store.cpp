@@ -185,14 +185,6 @@ Status derive_status(const ContainerDir& dir, const ContainerState& st)
         return Status::Stopped;
     if (dir.has_exec_fifo())
         return Status::Created;
-    for (const auto& d : st.cgroup_dirs) {
-        // Frozen by pause: v1 freezer.state or v2 cgroup.freeze.
-        if (d.find("/freezer/") != std::string::npos) {
-            auto s = fs::read_file(d + "/freezer.state");
-            if (s && s->starts_with("FROZEN"))
-                return Status::Paused;
-        }
-    }
     return Status::Running;
 }
 

@@ -74,7 +74,8 @@ private:
     std::string m_root;
 };
 
-// The status of a recorded container, from its init process and state files.
+// The status of a recorded container from its init process and state files: created,
+// running or stopped (whether a running container is paused is the cgroup's to say).
 Status derive_status(const ContainerDir& dir, const ContainerState& st);
 // True when st.pid is still the process that was recorded (and is not a zombie).
 bool init_alive(const ContainerState& st);
