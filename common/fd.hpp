@@ -50,4 +50,10 @@ private:
 // dropping descriptors it inherited by number).
 void close_raw(int fd);
 
+// Which descriptors above stdio the process was started with. husk records this first
+// thing, so that "preserve N fds" can never hand the container a descriptor husk opened
+// itself at a number the caller left free.
+void record_inherited_fds();
+bool fd_was_inherited(int fd);
+
 } // namespace husk

@@ -205,6 +205,18 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
     if (!config.process.terminal && !options.console_socket.empty())
         return fail("cannot use console socket if husk will not detach or allocate tty");
     TRY(check_rootfs(config));
+    int preserve_fds = options.preserve_fds;
+    // systemd socket activation: the fds handed to husk go on to the container, which
+    // sees itself as their receiver (LISTEN_PID=1).
+    if (const char* fds = std::getenv("LISTEN_FDS"); fds && *fds) {
+        const char* listen_pid = std::getenv("LISTEN_PID");
+        int n = std::atoi(fds);
+        if (n > 0 && listen_pid && std::atoi(listen_pid) == ::getpid()) {
+            preserve_fds += n;
+            config.process.env.push_back("LISTEN_FDS=" + std::to_string(n));
+            config.process.env.push_back("LISTEN_PID=1");
+        }
+    }
     auto filter = TRY(seccomp::compile(config.linux.seccomp_json));
     if (filter.needs_listener)
         return fail("linux.seccomp: SCMP_ACT_NOTIFY is not supported by this husk build yet");
@@ -253,7 +265,7 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
     io.pivot = options.no_pivot ? rootfs::Pivot::Chroot : rootfs::Pivot::PivotRoot;
     io.cgroup = cgroup.get();
     io.exec_fifo = fifo.borrow();
-    io.preserve_fds = options.preserve_fds;
+    io.preserve_fds = preserve_fds;
     if (!options.no_new_keyring)
         io.session_keyring = "_ses." + options.id;
     process::InitProcess init = TRY(process::spawn_init(io));

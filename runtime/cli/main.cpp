@@ -1,5 +1,6 @@
 // husk's entry point: global flags, verb dispatch, and the single place where errors are
 // turned into log lines, stderr text and exit codes the way runc's callers expect.
+#include "common/fd.hpp"
 #include "common/log.hpp"
 #include "runtime/cli/cli.hpp"
 
@@ -40,6 +41,7 @@ int usage_error(const std::string& verb, const std::string& text)
 
 int main(int argc, char** argv)
 {
+    husk::record_inherited_fds();
     using namespace husk::cli;
     Context ctx;
     CLI::App app { "husk: an OCI container runtime (runc-compatible command line)", "husk" };

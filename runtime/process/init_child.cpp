@@ -151,16 +151,17 @@ void init_main(const InitPlan& plan)
     ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     sync_send(plan.sync_fd, MsgType::Committed, 0, nullptr, 0, Side::Child);
     close_raw(plan.sync_fd);
-    close_inherited(plan.preserve_fds, plan.exec_fifo_fd);
+    int fifo = move_above_preserved(plan.exec_fifo_fd, plan.preserve_fds);
+    close_inherited(plan.preserve_fds, fifo);
 
     // Created: wait for start's byte on the exec fifo.
     char byte;
     ssize_t n;
-    while ((n = ::read(plan.exec_fifo_fd, &byte, 1)) < 0 && errno == EINTR) {
+    while ((n = ::read(fifo, &byte, 1)) < 0 && errno == EINTR) {
     }
     if (n != 1)
         ::_exit(1);
-    close_raw(plan.exec_fifo_fd);
+    close_raw(fifo);
 
     if (!config.hooks.start_container.empty()) {
         hook_state.status = "created";

@@ -7,6 +7,7 @@
 #include <climits>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
 #include <grp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -148,6 +149,12 @@ Result<std::string> find_executable(const std::string& name, const std::vector<s
 void close_inherited(int preserve_fds, int keep)
 {
     unsigned first = 3 + static_cast<unsigned>(preserve_fds);
+    for (int fd = 3; fd < static_cast<int>(first); ++fd) {
+        if (fd_was_inherited(fd))
+            ::fcntl(fd, F_SETFD, 0);
+        else
+            close_raw(fd);
+    }
     if (keep >= 0 && static_cast<unsigned>(keep) >= first) {
         if (static_cast<unsigned>(keep) > first)
             sys::close_range(first, static_cast<unsigned>(keep) - 1, 0);
@@ -155,6 +162,15 @@ void close_inherited(int preserve_fds, int keep)
     } else {
         sys::close_range(first, UINT_MAX, 0);
     }
+}
+
+int move_above_preserved(int fd, int preserve_fds)
+{
+    int first = 3 + preserve_fds;
+    if (fd >= first)
+        return fd;
+    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, first);
+    return moved >= 0 ? moved : fd;
 }
 
 Result<ExecPlan> plan_exec(const spec::Process& p)

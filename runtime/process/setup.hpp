@@ -35,8 +35,12 @@ Result<ExecPlan> plan_exec(const spec::Process& p);
 // chdir to the process's cwd and check it is inside the container root (CVE-2024-21626).
 Result<> enter_cwd(const spec::Process& p);
 
-// Closes every descriptor except stdio, `preserve_fds` after it, and `keep` (-1: none).
+// Leaves the process stdio and the `preserve_fds` descriptors after it that husk was
+// started with (CLOEXEC cleared so they survive execve), and closes everything else but
+// `keep` (-1: none), which must lie above the preserved range.
 void close_inherited(int preserve_fds, int keep);
+// Moves `fd` above the preserved range so close_inherited can keep it; returns the new fd.
+int move_above_preserved(int fd, int preserve_fds);
 
 // execve; on failure writes "husk: exec PATH: error" to stderr and _exits with 127.
 [[noreturn]] void exec_or_die(const ExecPlan& plan);
