@@ -1,0 +1,78 @@
+#!/usr/bin/env bats
+# Regression tests for the known runtime escape classes.
+
+load helpers
+
+setup() {
+	setup_bundle
+}
+
+teardown() {
+	teardown_bundle
+}
+
+# CVE-2024-21626: a runtime descriptor leaked into the container lets a cwd of
+# /proc/self/fd/N point outside the root. Whatever N is, the process must either fail to
+# start or find itself inside its root: a file next to the host's copy of the bundle must
+# not be reachable by walking up from its cwd.
+@test "CVE-2024-21626: cwd through a leaked runtime fd never reaches the host" {
+	echo host-secret >"$TEST_DIR/secret"
+	local fd rel
+	# Enough ../ to climb from any host directory to /, then down to the secret.
+	rel=$(printf '../%.0s' $(seq 1 30))${TEST_DIR#/}/secret
+	for fd in 3 4 5 6 7 8 9 10 11 12; do
+		update_config --arg cwd "/proc/self/fd/$fd" --arg rel "$rel" \
+			'.process.cwd = $cwd | .process.args = ["sh", "-c", "cat " + $rel + " 2>/dev/null; exit 0"]'
+		run runtime run --bundle "$BUNDLE" "$CID-$fd"
+		if [ "$status" -eq 0 ]; then
+			! grep -q host-secret <<<"$output" || fail "fd $fd: the container read a host file: $output"
+		fi
+		check_no_leftovers "$CID-$fd"
+	done
+}
+
+# The same through exec: --cwd /proc/self/fd/N for an exec'd process.
+@test "CVE-2024-21626: exec --cwd through a leaked runtime fd never reaches the host" {
+	echo host-secret >"$TEST_DIR/secret"
+	set_args sleep 600
+	run_detached
+	local fd rel
+	rel=$(printf '../%.0s' $(seq 1 30))${TEST_DIR#/}/secret
+	for fd in 3 4 5 6 7 8 9 10; do
+		run runtime exec --cwd "/proc/self/fd/$fd" "$CID" sh -c "cat $rel 2>/dev/null; exit 0"
+		if [ "$status" -eq 0 ]; then
+			! grep -q host-secret <<<"$output" || fail "fd $fd: the exec'd process read a host file"
+		fi
+	done
+	run runtime delete --force "$CID"
+	assert_success
+	check_no_leftovers "$CID"
+}
+
+# No descriptor of the runtime is open in the container when its program starts.
+@test "only stdio reaches the container process" {
+	set_args sh -c 'ls /proc/self/fd'
+	run runtime run --bundle "$BUNDLE" "$CID"
+	assert_success
+	# 0 1 2, and 3 for ls's own directory stream.
+	[ "$(echo $output)" = "0 1 2 3" ] || fail "unexpected fds: $output"
+}
+
+# CVE-2021-30465 class: a mount destination that is a symlink out of the rootfs lands
+# inside the rootfs, never on the host path it names.
+@test "CVE-2021-30465 class: a symlinked mount destination stays inside the rootfs" {
+	local outside="$TEST_DIR/outside" src="$TEST_DIR/src"
+	mkdir -p "$outside" "$src"
+	echo from-bind >"$src/file"
+	ln -s "$outside" "$BUNDLE/rootfs/escape"
+	ln -s ../../../../../../../../../.."$outside" "$BUNDLE/rootfs/escape2"
+	update_config --arg src "$src" '.mounts += [
+		{"destination": "/escape", "type": "bind", "source": $src, "options": ["bind"]},
+		{"destination": "/escape2", "type": "bind", "source": $src, "options": ["bind"]}]'
+	set_args sh -c 'cat /escape/file; cat /escape2/file'
+	run runtime run --bundle "$BUNDLE" "$CID"
+	# Either way, the host directory the symlinks name saw no mount and no file.
+	[ -z "$(ls -A "$outside")" ] || fail "the host path was written: $(ls -A "$outside")"
+	! grep -q " $outside " /proc/self/mountinfo || fail "something is mounted on the host path"
+	check_no_leftovers "$CID"
+}
