@@ -5,6 +5,7 @@
 #include "common/log.hpp"
 #include "common/sys.hpp"
 #include "runtime/hooks/hooks.hpp"
+#include "runtime/notify_socket.hpp"
 #include "runtime/process/exec.hpp"
 #include "runtime/process/init.hpp"
 #include "runtime/seccomp/seccomp.hpp"
@@ -245,6 +246,8 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
         st.cgroup_dirs.push_back(h.dir);
     // Recorded before the init exists, so a killed create can still be cleaned by delete.
     TRY(dir.save(st));
+    if (notify::caller_socket())
+        TRY(notify::prepare(config, dir.path()));
     // Later verbs need the config (exec: namespaces and process defaults; start and
     // delete: hooks): keep the text it came from.
     TRY(fs::write_file_atomic(dir.fd(), "config.json", config_text, 0600));
@@ -344,10 +347,20 @@ Result<> Runtime::start(const std::string& id)
     state::ContainerDir dir = TRY(m_store.open(id));
     auto st = TRY(load_state(dir, id));
     switch (status_of(dir, st)) {
-    case state::Status::Created:
+    case state::Status::Created: {
+        auto caller = notify::caller_socket();
+        std::optional<Fd> sock;
+        if (caller && fs::exists(dir.file("notify")))
+            sock = TRY(notify::listen(dir.path()));
         TRY(release_init(dir));
         run_poststart(dir, st);
+        if (sock) {
+            Fd pidfd(sys::pidfd_open(st.pid));
+            if (pidfd)
+                TRY(notify::forward_ready(sock->borrow(), pidfd.borrow(), st.pid, *caller));
+        }
         return {};
+    }
     case state::Status::Stopped:
         return fail("cannot start a container that has stopped");
     case state::Status::Running:
@@ -374,12 +387,27 @@ Result<int> Runtime::run(const CreateOptions& options, Detach detach, Keep keep)
         restore_mask();
         return std::unexpected(created.error());
     }
+    auto caller = notify::caller_socket();
+    std::optional<Fd> sock;
+    if (caller) {
+        auto s = notify::listen(created->dir.path());
+        if (!s) {
+            restore_mask();
+            (void)destroy(m_store, created->dir, created->st);
+            return std::unexpected(s.error());
+        }
+        sock = std::move(*s);
+    }
     if (auto r = release_init(created->dir); !r) {
         restore_mask();
         (void)destroy(m_store, created->dir, created->st);
         return std::unexpected(r.error());
     }
     run_poststart(created->dir, created->st);
+    if (sock) {
+        if (auto r = notify::forward_ready(sock->borrow(), created->init.pidfd(), created->init.pid(), *caller); !r)
+            log::warn(r.error().message());
+    }
     if (detach == Detach::Yes)
         return 0;
     // Others may inspect, signal or pause the container while we wait for it.
