@@ -137,6 +137,12 @@ Result<> release_init(const state::ContainerDir& dir)
     TRY_CTX(fs::write_all(fifo.borrow(), std::string_view("\0", 1)), "release container init");
     if (::unlinkat(dir.fd().get(), "exec.fifo", 0) < 0)
         return fail_errno("remove exec fifo");
+    // The init's end of the fifo is close-on-exec: once no reader is left (POLLERR on our
+    // end), the user's program runs, or the init has died. start returns only then, so
+    // that poststart hooks and callers see the container's program.
+    pollfd p { fifo.get(), POLLERR, 0 };
+    while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+    }
     return {};
 }
 
@@ -605,7 +611,7 @@ Result<std::vector<pid_t>> Runtime::pids(const std::string& id)
     state::ContainerDir dir = TRY(m_store.open(id, state::Lock::Shared));
     auto st = TRY(load_state(dir, id));
     if (status_of(dir, st) == state::Status::Stopped)
-        return fail("container not running");
+        return std::vector<pid_t> {};
     if (st.cgroup_dirs.empty())
         return std::vector<pid_t> { st.pid };
     auto cg = TRY(cgroups::reopen_manager(st.cgroup_dirs));

@@ -82,28 +82,38 @@ Result<> run_one(const spec::Hook& hook, std::string_view state)
     Fd owned_pidfd(pidfd);
     in_r.reset();
     err_w.reset();
-    // A hook that never reads stdin must not hurt us: SIGPIPE is ignored (EPIPE instead),
-    // and a full pipe is not waited on forever.
+    // The state goes in as the hook reads it, from the same loop that waits for it, so a
+    // hook that never reads (or exits early) cannot block husk; SIGPIPE is ignored
+    // meanwhile (EPIPE instead).
     auto old_pipe = ::signal(SIGPIPE, SIG_IGN);
     ::fcntl(in_w.get(), F_SETFL, O_NONBLOCK);
-    (void)::write(in_w.get(), state.data(), state.size());
-    in_w.reset();
-    ::signal(SIGPIPE, old_pipe);
+    size_t written = 0;
 
     std::string stderr_text;
     int64_t deadline = hook.timeout ? now_ms() + *hook.timeout * 1000LL : -1;
     bool timed_out = false;
     bool err_open = true;
     for (;;) {
-        pollfd fds[2] = { { owned_pidfd.get(), POLLIN, 0 }, { err_r.get(), POLLIN, 0 } };
+        pollfd fds[3] = {
+            { owned_pidfd.get(), POLLIN, 0 },
+            { err_open ? err_r.get() : -1, POLLIN, 0 },
+            { in_w ? in_w.get() : -1, POLLOUT, 0 },
+        };
         int wait_ms = deadline < 0 ? -1 : static_cast<int>(std::max<int64_t>(0, deadline - now_ms()));
-        int n = ::poll(fds, err_open ? 2 : 1, wait_ms);
+        int n = ::poll(fds, 3, wait_ms);
         if (n < 0 && errno == EINTR)
             continue;
         if (n == 0) {
             timed_out = true;
             sys::pidfd_send_signal(owned_pidfd.get(), SIGKILL);
             break;
+        }
+        if (in_w && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
+            ssize_t w = ::write(in_w.get(), state.data() + written, state.size() - written);
+            if (w > 0)
+                written += static_cast<size_t>(w);
+            if ((w < 0 && errno != EAGAIN && errno != EINTR) || written == state.size())
+                in_w.reset(); // all of it, or the hook closed its stdin
         }
         if (err_open && (fds[1].revents & (POLLIN | POLLHUP))) {
             char buf[4096];
@@ -116,6 +126,8 @@ Result<> run_one(const spec::Hook& hook, std::string_view state)
         if (fds[0].revents & POLLIN)
             break;
     }
+    in_w.reset();
+    ::signal(SIGPIPE, old_pipe);
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }

@@ -120,7 +120,10 @@ void init_main(const InitPlan& plan)
                     ::_exit(1); // the parent failed a hook and reports it
             }
             hook_state.status = "creating";
-            return hooks::run(config.hooks.create_container, "createContainer", hooks::state_json(hook_state));
+            // Hooks in the container's namespaces see the pid as the container does.
+            hooks::HookState in_container = hook_state;
+            in_container.pid = ::getpid();
+            return hooks::run(config.hooks.create_container, "createContainer", hooks::state_json(in_container));
         };
         CHILD_TRY(plan, rootfs::setup(plan.rootfs, before_pivot));
         CHILD_TRY(plan, rootfs::finalize(plan.rootfs));
@@ -165,6 +168,7 @@ void init_main(const InitPlan& plan)
 
     if (!config.hooks.start_container.empty()) {
         hook_state.status = "created";
+        hook_state.pid = ::getpid();
         auto r = hooks::run(config.hooks.start_container, "startContainer", hooks::state_json(hook_state));
         if (!r) {
             std::string text = "husk: " + r.error().message() + "\n";

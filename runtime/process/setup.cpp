@@ -214,6 +214,14 @@ void exec_or_die(const ExecPlan& plan)
     for (const auto& e : plan.env)
         envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
+    // The program starts with every signal at its default and none blocked, whatever
+    // husk's caller ignored and husk blocked for forwarding.
+    for (int sig = 1; sig < NSIG; ++sig)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            ::signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     ::execve(plan.path.c_str(), argv.data(), envp.data());
     int err = errno;
     std::string text = "husk: exec " + plan.path + ": " + std::strerror(err) + "\n";

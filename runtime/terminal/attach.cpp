@@ -27,6 +27,11 @@ void block_forwarded(sigset_t& old)
 {
     sigset_t set = forwarded_signals();
     sigprocmask(SIG_BLOCK, &set, &old);
+    // A signal the caller left ignored (SIGINT for a background job) would be dropped
+    // rather than queued for forwarding: blocked, the default action is harmless.
+    for (int sig = 1; sig < NSIG; ++sig)
+        if (sigismember(&set, sig))
+            ::signal(sig, SIG_DFL);
 }
 
 Result<ConsolePair> ConsolePair::make()
