@@ -164,7 +164,7 @@ void init_main(const InitPlan& plan)
     }
     if (n != 1)
         ::_exit(1);
-    close_raw(fifo);
+    // The fifo stays open (close-on-exec) until execve: start waits for it to close.
 
     if (!config.hooks.start_container.empty()) {
         hook_state.status = "created";
