@@ -528,7 +528,9 @@ Result<int> Runtime::exec(const ExecOptions& options)
         case state::Status::Stopped:
             return fail("cannot exec in a stopped container");
         case state::Status::Paused:
-            return fail("cannot exec in a paused container");
+            if (!options.ignore_paused)
+                return fail("cannot exec in a paused container (use --ignore-paused to override)");
+            break;
         default:
             break;
         }

@@ -43,6 +43,7 @@ struct ExecOptions {
     int preserve_fds = 0;
     std::string apparmor;
     std::string process_label;
+    bool ignore_paused = false;
 };
 enum class Keep { No, Yes };
 

@@ -44,6 +44,7 @@ void register_exec(CLI::App& app, Context& ctx)
             options.id = flags->id;
             options.args = ctx.exec_command;
             options.detach = flags->detach ? Detach::Yes : Detach::No;
+            options.ignore_paused = flags->ignore_paused;
             Runtime rt(ctx.globals.root);
             auto r = rt.exec(options);
             if (!r)
