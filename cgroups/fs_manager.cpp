@@ -1,12 +1,15 @@
 // The cgroupfs backend of cgroups::Manager for both layouts: a unified v2 host (one
 // hierarchy, CLONE_INTO_CGROUP) and a legacy/hybrid v1 host (one directory per mounted
-// hierarchy, the process written into each). Controller limits are not applied here yet.
+// hierarchy, the process written into each). Resource limits are converted in
+// resources.cpp; this file probes the host for them, enables v2 controllers and writes.
 #include "cgroups/manager.hpp"
 
 #include "common/fs.hpp"
 #include "common/log.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
@@ -118,6 +121,163 @@ void init_cpuset(const std::string& dir, const std::string& mountpoint)
         auto from = fs::read_file(parent + "/" + file);
         if (from)
             (void)fs::write_file(dir + "/" + file, *from);
+    }
+}
+
+// The spec field behind a controller, for errors about controllers the host lacks.
+std::string setting_of(const std::string& controller)
+{
+    static const std::pair<const char*, const char*> names[] = {
+        { "cpuset", "linux.resources.cpu.cpus/mems" }, { "memory", "linux.resources.memory" },
+        { "cpu", "linux.resources.cpu" },               { "pids", "linux.resources.pids" },
+        { "blkio", "linux.resources.blockIO" },          { "io", "linux.resources.blockIO" },
+        { "hugetlb", "linux.resources.hugepageLimits" }, { "net_cls", "linux.resources.network.classID" },
+        { "net_prio", "linux.resources.network.priorities" }, { "rdma", "linux.resources.rdma" },
+    };
+    for (const auto& [ctrl, field] : names)
+        if (controller == ctrl)
+            return field;
+    return "linux.resources.unified";
+}
+
+std::string trimmed(std::string s)
+{
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+        s.pop_back();
+    return s;
+}
+
+// One write(2) of the whole value, as cgroup files want; no O_CREAT (cgroupfs has no
+// files to create, and a missing one must read as ENOENT). Returns errno, 0 on success.
+int write_value(const std::string& path, const std::string& value)
+{
+    auto fd = fs::open(path, O_WRONLY);
+    if (!fd)
+        return fd.error().code();
+    if (auto r = fs::write_all(fd->borrow(), value); !r)
+        return r.error().code();
+    return 0;
+}
+
+Result<uint64_t> read_number(const std::string& path)
+{
+    auto text = trimmed(TRY(fs::read_file(path)));
+    if (text == "max")
+        return UINT64_MAX;
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || end != text.data() + text.size())
+        return fail(path + ": not a number: \"" + text + "\"");
+    return n;
+}
+
+// Writes one planned value into `dir`. ENOENT for a file the kernel lacks (and the value
+// needs it) and EBUSY for memory below the usage get a word of explanation.
+Result<> write_planned(const std::string& dir, const Write& w, bool& skipped)
+{
+    skipped = false;
+    std::string path = dir + "/" + w.file;
+    int err = write_value(path, w.value);
+    if (err == ENOENT && w.skip_if_missing) {
+        skipped = true;
+        return {};
+    }
+    if (err != 0) {
+        std::string what = "set " + w.file + " to " + w.value;
+        if (err == EBUSY && (w.file == "memory.limit_in_bytes" || w.file == "memory.memsw.limit_in_bytes")) {
+            const char* usage = w.file == "memory.limit_in_bytes" ? "/memory.usage_in_bytes" : "/memory.memsw.usage_in_bytes";
+            if (auto u = read_number(dir + usage))
+                what += " (the cgroup already uses " + std::to_string(*u) + " bytes)";
+        } else if (err == ENOENT) {
+            what += " (this kernel has no such file in " + dir + ")";
+        }
+        return fail_errno(err, what);
+    }
+    if (w.verify) {
+        auto now = trimmed(TRY(fs::read_file(path)));
+        if (now != w.value)
+            return fail("set " + w.file + " to " + w.value + ": the kernel clamped it to " + now);
+    }
+    return {};
+}
+
+// Writes `writes` (each with the directory it goes to) in order; those the kernel refuses
+// with EINVAL only until later ones are in are tried again after the rest.
+Result<> write_in_order(const std::vector<std::pair<std::string, const Write*>>& writes)
+{
+    std::vector<std::pair<std::string, const Write*>> retry;
+    bool skipped = false;
+    for (const auto& [dir, w] : writes) {
+        auto r = write_planned(dir, *w, skipped);
+        if (!r && w->retry_after_rest && r.error().code() == EINVAL) {
+            retry.emplace_back(dir, w);
+            continue;
+        }
+        if (!r)
+            return r;
+        if (skipped)
+            log::debug("skip " + w->file + " " + w->value + ": not in " + dir);
+    }
+    for (const auto& [dir, w] : retry)
+        TRY(write_planned(dir, *w, skipped));
+    return {};
+}
+
+std::vector<std::string> words(const std::string& text)
+{
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    std::string w;
+    while (in >> w)
+        out.push_back(w);
+    return out;
+}
+
+// The v2 controllers `plan` writes files of, in a stable order.
+std::vector<std::string> needed_controllers(const WritePlan& plan)
+{
+    std::vector<std::string> out;
+    for (const auto& w : plan.writes)
+        if (!w.controller.empty() && std::find(out.begin(), out.end(), w.controller) == out.end())
+            out.push_back(w.controller);
+    return out;
+}
+
+// Controllers only reach a v2 cgroup through its parent's cgroup.subtree_control, and a
+// parent only has those its own parent enabled: walk down from the mount to the
+// container's parent and enable what is missing at each level.
+Result<> enable_controllers(const Hierarchy& h, const std::vector<std::string>& needed)
+{
+    if (needed.empty())
+        return {};
+    std::string controllers = trimmed(TRY(fs::read_file(h.mountpoint + "/cgroup.controllers")));
+    auto available = words(controllers);
+    for (const auto& c : needed)
+        if (std::find(available.begin(), available.end(), c) == available.end())
+            return fail(setting_of(c) + " needs the cgroup v2 \"" + c +
+                        "\" controller, which this host does not offer (cgroup.controllers: \"" + controllers + "\")");
+    std::string parent = h.dir.substr(0, h.dir.rfind('/'));
+    if (parent.size() < h.mountpoint.size())
+        return {};
+    std::string level = h.mountpoint;
+    for (;;) {
+        auto enabled = words(TRY(fs::read_file(level + "/cgroup.subtree_control")));
+        std::string add;
+        for (const auto& c : needed)
+            if (std::find(enabled.begin(), enabled.end(), c) == enabled.end())
+                add += (add.empty() ? "+" : " +") + c;
+        if (!add.empty()) {
+            if (int err = write_value(level + "/cgroup.subtree_control", add); err != 0) {
+                std::string what = "enable controllers (\"" + add + "\") in " + level + "/cgroup.subtree_control";
+                if (err == EBUSY)
+                    what += " (a cgroup with processes of its own cannot pass controllers on)";
+                return fail_errno(err, what);
+            }
+        }
+        if (level == parent)
+            return {};
+        auto next = parent.find('/', level.size() + 1);
+        level = next == std::string::npos ? parent : parent.substr(0, next);
     }
 }
 
@@ -255,7 +415,87 @@ public:
         return state.starts_with("FROZEN");
     }
 
+    Result<> apply(const Limits& limits) override
+    {
+        WritePlan plan;
+        std::vector<std::pair<std::string, const Write*>> writes;
+        if (m_mode == Mode::Unified) {
+            const Hierarchy* h = unified();
+            if (!h)
+                return fail("no cgroup v2 hierarchy to apply limits in");
+            // The controllers do not depend on the host facts; the io file names do, and
+            // they only show once io is enabled.
+            TRY(enable_controllers(*h, needed_controllers(TRY(v2_writes(limits)))));
+            HostFacts facts;
+            facts.bfq_weight = fs::exists(h->dir + "/io.bfq.weight");
+            plan = TRY(v2_writes(limits, facts));
+            for (const auto& w : plan.writes)
+                writes.emplace_back(h->dir, &w);
+        } else {
+            HostFacts facts;
+            if (const Hierarchy* b = v1("blkio"))
+                facts.bfq_weight = !fs::exists(b->dir + "/blkio.weight") && fs::exists(b->dir + "/blkio.bfq.weight");
+            plan = TRY(v1_writes(limits, facts));
+            for (const auto& w : plan.writes) {
+                const Hierarchy* h = v1(w.controller);
+                if (!h)
+                    return fail(setting_of(w.controller) + " needs the cgroup v1 \"" + w.controller +
+                                "\" controller, which is not mounted on this host");
+                writes.emplace_back(h->dir, &w);
+            }
+        }
+        for (const auto& what : plan.ignored)
+            log::debug("cgroup: ignoring " + what);
+        if (limits.memory.check_before_update)
+            TRY(check_memory_usage(limits));
+        return write_in_order(writes);
+    }
+
 private:
+    // The v1 hierarchy with `controller` among its controllers ("cpu" in "cpu,cpuacct").
+    const Hierarchy* v1(const std::string& controller) const
+    {
+        for (const auto& h : m_hierarchies) {
+            if (h.v2)
+                continue;
+            for (const auto& c : split(h.controllers, ','))
+                if (c == controller)
+                    return &h;
+        }
+        return nullptr;
+    }
+
+    const Hierarchy* unified() const
+    {
+        for (const auto& h : m_hierarchies)
+            if (h.v2)
+                return &h;
+        return nullptr;
+    }
+
+    // checkBeforeUpdate: a limit below what the container already uses is refused here
+    // rather than left to the kernel (v1: EBUSY after reclaim; v2: the OOM killer).
+    Result<> check_memory_usage(const Limits& limits) const
+    {
+        if (!limits.memory.limit || *limits.memory.limit <= 0)
+            return {};
+        std::string file;
+        if (m_mode == Mode::Unified) {
+            if (const Hierarchy* h = unified())
+                file = h->dir + "/memory.current";
+        } else if (const Hierarchy* h = v1("memory")) {
+            file = h->dir + "/memory.usage_in_bytes";
+        }
+        if (file.empty() || !fs::exists(file))
+            return {};
+        uint64_t usage = TRY(read_number(file));
+        auto limit = static_cast<uint64_t>(*limits.memory.limit);
+        if (limit < usage)
+            return fail("linux.resources.memory.limit: " + std::to_string(limit) + " is below the current usage of " +
+                        std::to_string(usage) + " bytes (checkBeforeUpdate is set)");
+        return {};
+    }
+
     // v1: the freezer hierarchy; unified: the one v2 hierarchy. (The v2 half of a hybrid
     // host has no freezer worth using.)
     const Hierarchy* freezer() const

@@ -5,6 +5,7 @@
 // husk writes under /sys/fs/cgroup.
 #pragma once
 
+#include "cgroups/resources.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 
@@ -49,6 +50,13 @@ public:
     // Freezes or thaws every process in the cgroup, waiting until the kernel is done.
     virtual Result<> set_frozen(bool frozen) = 0;
     virtual Result<bool> frozen() const = 0;
+    // Writes the limits into the cgroup (v1: each controller's hierarchy; v2: enabling the
+    // controllers they need in every ancestor first). Unset fields are left alone. Errors
+    // name the file and value ("set memory.limit_in_bytes to 4096: Device or resource busy")
+    // or the setting this host cannot honour; the writes before a failure stay in place.
+    virtual Result<> apply(const Limits& limits) = 0;
+    // `husk update`: the same writes on a live container.
+    Result<> update(const Limits& limits) { return apply(limits); }
 };
 
 // Resolves `cgroups_path` as the runtime-spec says for cgroupfs: absolute paths from the

@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "common/sys.hpp"
 #include "runtime/caps/caps.hpp"
+#include "runtime/cgroup_limits.hpp"
 #include "runtime/process/init_plan.hpp"
 #include "runtime/process/parent_ns.hpp"
 #include "runtime/process/sync.hpp"
@@ -270,6 +271,14 @@ Result<InitProcess> spawn_init(const InitOptions& options)
         return fail(describe_exit(pid));
     SyncMsg msg;
     bool got = sync_recv(sync.get(), msg);
+    // Limits go on once the init is in its cgroup and has built its root (so a limit
+    // below what it already uses fails here, clearly, not as an OOM kill later).
+    if (got && options.cgroup && (msg.type == MsgType::CreateRuntimeHooks || msg.type == MsgType::Ready)) {
+        if (auto r = options.cgroup->apply(to_limits(config.linux.resources)); !r) {
+            init.abort();
+            return std::unexpected(r.error().prefix("apply cgroup limits"));
+        }
+    }
     if (got && msg.type == MsgType::CreateRuntimeHooks) {
         hooks::HookState hs = options.hook_state;
         hs.pid = pid;

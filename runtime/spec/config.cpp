@@ -634,28 +634,184 @@ Result<std::vector<DeviceRule>> parse_device_rules(const json& list, const std::
     return out;
 }
 
+Result<std::vector<BlockIoWeightDevice>> parse_weight_devices(const json& list, const std::string& path)
+{
+    std::vector<BlockIoWeightDevice> out;
+    size_t i = 0;
+    for (const json& e : list) {
+        std::string ep = index(path, i++);
+        TRY(expect_object(e, ep));
+        BlockIoWeightDevice d;
+        TRY(read_required(e, "major", ep, d.major));
+        TRY(read_required(e, "minor", ep, d.minor));
+        TRY(read(e, "weight", ep, d.weight));
+        TRY(read(e, "leafWeight", ep, d.leaf_weight));
+        out.push_back(d);
+    }
+    return out;
+}
+
+Result<> read_throttle_devices(const json& obj, const char* key, const std::string& path,
+                               std::vector<BlockIoThrottleDevice>& out)
+{
+    const json* list = TRY(array_field(obj, key, path));
+    if (!list)
+        return {};
+    std::string lp = join(path, key);
+    size_t i = 0;
+    for (const json& e : *list) {
+        std::string ep = index(lp, i++);
+        TRY(expect_object(e, ep));
+        BlockIoThrottleDevice d;
+        TRY(read_required(e, "major", ep, d.major));
+        TRY(read_required(e, "minor", ep, d.minor));
+        TRY(read_required(e, "rate", ep, d.rate));
+        out.push_back(d);
+    }
+    return {};
+}
+
+// The kernel's hugetlb file names: a size without leading zeros and KB, MB or GB. The size
+// ends up in a file name, so nothing else may pass.
+bool valid_page_size(std::string_view s)
+{
+    if (s.size() < 3 || s.front() == '0')
+        return false;
+    auto unit = s.substr(s.size() - 2);
+    if (unit != "KB" && unit != "MB" && unit != "GB")
+        return false;
+    return std::all_of(s.begin(), s.end() - 2, [](char c) { return c >= '0' && c <= '9'; });
+}
+
+Result<std::vector<HugepageLimit>> parse_hugepage_limits(const json& list, const std::string& path)
+{
+    std::vector<HugepageLimit> out;
+    size_t i = 0;
+    for (const json& e : list) {
+        std::string ep = index(path, i++);
+        TRY(expect_object(e, ep));
+        HugepageLimit h;
+        TRY(read_required(e, "pageSize", ep, h.page_size));
+        if (!valid_page_size(h.page_size))
+            return bad(join(ep, "pageSize"), "invalid page size " + in_quotes(h.page_size) +
+                                                 " (expected a size such as \"2MB\" or \"1GB\")");
+        TRY(read_required(e, "limit", ep, h.limit));
+        for (const auto& other : out)
+            if (other.page_size == h.page_size)
+                return bad(join(ep, "pageSize"), "duplicate page size " + in_quotes(h.page_size));
+        out.push_back(std::move(h));
+    }
+    return out;
+}
+
+// Interface and RDMA device names are one token on a line the kernel parses.
+bool valid_name(const std::string& name)
+{
+    return !name.empty() && name.find_first_of(" \t\n/") == std::string::npos;
+}
+
+Result<std::vector<InterfacePriority>> parse_priorities(const json& list, const std::string& path)
+{
+    std::vector<InterfacePriority> out;
+    size_t i = 0;
+    for (const json& e : list) {
+        std::string ep = index(path, i++);
+        TRY(expect_object(e, ep));
+        InterfacePriority p;
+        TRY(read_required(e, "name", ep, p.name));
+        if (!valid_name(p.name))
+            return bad(join(ep, "name"), "invalid interface name " + in_quotes(p.name));
+        TRY(read_required(e, "priority", ep, p.priority));
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+Result<std::map<std::string, RdmaLimit>> parse_rdma(const json& obj, const std::string& path)
+{
+    std::map<std::string, RdmaLimit> out;
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+        std::string kp = key_path(path, it.key());
+        if (!valid_name(it.key()))
+            return bad(kp, "invalid device name");
+        TRY(expect_object(it.value(), kp));
+        RdmaLimit r;
+        TRY(read(it.value(), "hcaHandles", kp, r.hca_handles));
+        TRY(read(it.value(), "hcaObjects", kp, r.hca_objects));
+        out[it.key()] = r;
+    }
+    return out;
+}
+
+Result<> parse_memory(const json& mem, const std::string& mp, Resources& r)
+{
+    TRY(read(mem, "limit", mp, r.memory_limit));
+    TRY(read(mem, "reservation", mp, r.memory_reservation));
+    TRY(read(mem, "swap", mp, r.memory_swap));
+    TRY(read(mem, "kernel", mp, r.memory_kernel));
+    TRY(read(mem, "kernelTCP", mp, r.memory_kernel_tcp));
+    TRY(read(mem, "swappiness", mp, r.memory_swappiness));
+    TRY(read(mem, "disableOOMKiller", mp, r.memory_disable_oom_killer));
+    TRY(read(mem, "useHierarchy", mp, r.memory_use_hierarchy));
+    TRY(read(mem, "checkBeforeUpdate", mp, r.memory_check_before_update));
+    return {};
+}
+
+Result<> parse_cpu(const json& cpu, const std::string& cp, Resources& r)
+{
+    TRY(read(cpu, "shares", cp, r.cpu_shares));
+    TRY(read(cpu, "quota", cp, r.cpu_quota));
+    TRY(read(cpu, "burst", cp, r.cpu_burst));
+    TRY(read(cpu, "period", cp, r.cpu_period));
+    TRY(read(cpu, "realtimeRuntime", cp, r.cpu_realtime_runtime));
+    TRY(read(cpu, "realtimePeriod", cp, r.cpu_realtime_period));
+    TRY(read(cpu, "cpus", cp, r.cpu_cpus));
+    TRY(read(cpu, "mems", cp, r.cpu_mems));
+    TRY(read(cpu, "idle", cp, r.cpu_idle));
+    return {};
+}
+
+Result<> parse_block_io(const json& bio, const std::string& bp, Resources& r)
+{
+    TRY(read(bio, "weight", bp, r.blkio_weight));
+    TRY(read(bio, "leafWeight", bp, r.blkio_leaf_weight));
+    if (const json* wd = TRY(array_field(bio, "weightDevice", bp)))
+        r.blkio_weight_device = TRY(parse_weight_devices(*wd, join(bp, "weightDevice")));
+    TRY(read_throttle_devices(bio, "throttleReadBpsDevice", bp, r.blkio_throttle_read_bps_device));
+    TRY(read_throttle_devices(bio, "throttleWriteBpsDevice", bp, r.blkio_throttle_write_bps_device));
+    TRY(read_throttle_devices(bio, "throttleReadIOPSDevice", bp, r.blkio_throttle_read_iops_device));
+    TRY(read_throttle_devices(bio, "throttleWriteIOPSDevice", bp, r.blkio_throttle_write_iops_device));
+    return {};
+}
+
 Result<Resources> parse_resources(const json& res, const std::string& path)
 {
     Resources r;
     if (const json* devices = TRY(array_field(res, "devices", path)))
         r.devices = TRY(parse_device_rules(*devices, join(path, "devices")));
-    if (const json* mem = TRY(object_field(res, "memory", path))) {
-        std::string mp = join(path, "memory");
-        TRY(read(*mem, "limit", mp, r.memory_limit));
-        TRY(read(*mem, "reservation", mp, r.memory_reservation));
-        TRY(read(*mem, "swap", mp, r.memory_swap));
-    }
-    if (const json* cpu = TRY(object_field(res, "cpu", path))) {
-        std::string cp = join(path, "cpu");
-        TRY(read(*cpu, "shares", cp, r.cpu_shares));
-        TRY(read(*cpu, "quota", cp, r.cpu_quota));
-        TRY(read(*cpu, "period", cp, r.cpu_period));
-        TRY(read(*cpu, "cpus", cp, r.cpu_cpus));
-        TRY(read(*cpu, "mems", cp, r.cpu_mems));
-    }
+    if (const json* mem = TRY(object_field(res, "memory", path)))
+        TRY(parse_memory(*mem, join(path, "memory"), r));
+    if (const json* cpu = TRY(object_field(res, "cpu", path)))
+        TRY(parse_cpu(*cpu, join(path, "cpu"), r));
     if (const json* pids = TRY(object_field(res, "pids", path)))
         TRY(read(*pids, "limit", join(path, "pids"), r.pids_limit));
+    if (const json* bio = TRY(object_field(res, "blockIO", path)))
+        TRY(parse_block_io(*bio, join(path, "blockIO"), r));
+    if (const json* h = TRY(array_field(res, "hugepageLimits", path)))
+        r.hugepage_limits = TRY(parse_hugepage_limits(*h, join(path, "hugepageLimits")));
+    if (const json* net = TRY(object_field(res, "network", path))) {
+        std::string np = join(path, "network");
+        TRY(read(*net, "classID", np, r.network_class_id));
+        if (const json* prio = TRY(array_field(*net, "priorities", np)))
+            r.network_priorities = TRY(parse_priorities(*prio, join(np, "priorities")));
+    }
+    if (const json* rdma = TRY(object_field(res, "rdma", path)))
+        r.rdma = TRY(parse_rdma(*rdma, join(path, "rdma")));
     TRY(read(res, "unified", path, r.unified));
+    // Each key is a file in the container's cgroup directory, never a path out of it.
+    for (const auto& [key, value] : r.unified)
+        if (key.empty() || key == "." || key == ".." || key.find('/') != std::string::npos)
+            return bad(key_path(join(path, "unified"), key), "must be a file name in the cgroup directory");
     return r;
 }
 

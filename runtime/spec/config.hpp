@@ -60,18 +60,78 @@ struct DeviceRule {
     std::string access; // subset of "rwm"
 };
 
-// The subset of linux.resources husk parses today; the cgroups work extends it.
+// linux.resources.blockIO.weightDevice[].
+struct BlockIoWeightDevice {
+    int64_t major = 0;
+    int64_t minor = 0;
+    std::optional<uint16_t> weight;
+    std::optional<uint16_t> leaf_weight;
+};
+
+// linux.resources.blockIO.throttle*Device[].
+struct BlockIoThrottleDevice {
+    int64_t major = 0;
+    int64_t minor = 0;
+    uint64_t rate = 0;
+};
+
+// linux.resources.hugepageLimits[].
+struct HugepageLimit {
+    std::string page_size; // "2MB", "1GB", "64KB": as the kernel names its hugetlb files
+    uint64_t limit = 0;
+};
+
+// linux.resources.network.priorities[].
+struct InterfacePriority {
+    std::string name;
+    uint32_t priority = 0;
+};
+
+// linux.resources.rdma values.
+struct RdmaLimit {
+    std::optional<uint32_t> hca_handles;
+    std::optional<uint32_t> hca_objects;
+};
+
+// linux.resources, flattened: <object>_<field>. Absent fields are nullopt (or empty), so
+// that `update` can tell "leave alone" from a value.
 struct Resources {
     std::vector<DeviceRule> devices;
+    // memory
     std::optional<int64_t> memory_limit;
     std::optional<int64_t> memory_reservation;
     std::optional<int64_t> memory_swap;
+    std::optional<int64_t> memory_kernel;
+    std::optional<int64_t> memory_kernel_tcp;
+    std::optional<uint64_t> memory_swappiness;
+    std::optional<bool> memory_disable_oom_killer;
+    std::optional<bool> memory_use_hierarchy;
+    std::optional<bool> memory_check_before_update;
+    // cpu
     std::optional<uint64_t> cpu_shares;
     std::optional<int64_t> cpu_quota;
+    std::optional<uint64_t> cpu_burst;
     std::optional<uint64_t> cpu_period;
+    std::optional<int64_t> cpu_realtime_runtime;
+    std::optional<uint64_t> cpu_realtime_period;
     std::string cpu_cpus;
     std::string cpu_mems;
+    std::optional<int64_t> cpu_idle;
+    // pids
     std::optional<int64_t> pids_limit;
+    // blockIO
+    std::optional<uint16_t> blkio_weight;
+    std::optional<uint16_t> blkio_leaf_weight;
+    std::vector<BlockIoWeightDevice> blkio_weight_device;
+    std::vector<BlockIoThrottleDevice> blkio_throttle_read_bps_device;
+    std::vector<BlockIoThrottleDevice> blkio_throttle_write_bps_device;
+    std::vector<BlockIoThrottleDevice> blkio_throttle_read_iops_device;
+    std::vector<BlockIoThrottleDevice> blkio_throttle_write_iops_device;
+    std::vector<HugepageLimit> hugepage_limits;
+    // network
+    std::optional<uint32_t> network_class_id;
+    std::vector<InterfacePriority> network_priorities;
+    std::map<std::string, RdmaLimit> rdma; // device name -> limits
     std::map<std::string, std::string> unified;
 };
 
