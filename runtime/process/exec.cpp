@@ -72,6 +72,7 @@ struct ExecPlanForChild {
         ::setsid();
     }
     EXEC_TRY(plan, set_rlimits(proc));
+    EXEC_TRY(plan, set_exec_labels(proc));
     if (plan.seccomp && !proc.no_new_privileges)
         EXEC_TRY(plan, load_seccomp(*plan.seccomp));
     EXEC_TRY(plan, set_user(proc, plan.parent_pid));

@@ -134,6 +134,7 @@ void init_main(const InitPlan& plan)
         close_raw(plan.console_socket_fd);
     }
     CHILD_TRY(plan, set_rlimits(proc));
+    CHILD_TRY(plan, set_exec_labels(proc));
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the user change.
     if (plan.seccomp && !proc.no_new_privileges)
         CHILD_TRY(plan, load_seccomp(*plan.seccomp));

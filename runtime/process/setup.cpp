@@ -196,6 +196,37 @@ Result<> enter_cwd(const spec::Process& p)
     return {};
 }
 
+namespace {
+
+bool apparmor_enabled()
+{
+    auto text = fs::read_file("/sys/module/apparmor/parameters/enabled");
+    return text && text->starts_with("Y");
+}
+
+bool selinux_enabled()
+{
+    struct stat st {};
+    return ::stat("/sys/fs/selinux/enforce", &st) == 0;
+}
+
+} // namespace
+
+Result<> set_exec_labels(const spec::Process& p)
+{
+    if (!p.apparmor_profile.empty() && apparmor_enabled()) {
+        // The per-LSM file where the kernel has it, the shared one otherwise.
+        auto r = fs::write_file("/proc/self/attr/apparmor/exec", "exec " + p.apparmor_profile);
+        if (!r)
+            r = fs::write_file("/proc/self/attr/exec", "exec " + p.apparmor_profile);
+        if (!r)
+            return std::unexpected(r.error().prefix("apply AppArmor profile " + p.apparmor_profile));
+    }
+    if (!p.selinux_label.empty() && selinux_enabled())
+        TRY_CTX(fs::write_file("/proc/self/attr/exec", p.selinux_label), "set SELinux label " + p.selinux_label);
+    return {};
+}
+
 Result<> load_seccomp(const seccomp::Program& program)
 {
     int listener = TRY(seccomp::load(program));

@@ -45,6 +45,11 @@ int move_above_preserved(int fd, int preserve_fds);
 // execve; on failure writes "husk: exec PATH: error" to stderr and _exits with 127.
 [[noreturn]] void exec_or_die(const ExecPlan& plan);
 
+// LSM labels for the program about to be exec'd: the AppArmor profile and the SELinux
+// label take effect at execve. Where the host runs neither LSM they are ignored, as
+// other runtimes do, so one config serves both kinds of hosts.
+Result<> set_exec_labels(const spec::Process& p);
+
 // Installs a compiled seccomp filter (notify listeners are not handed out yet).
 Result<> load_seccomp(const seccomp::Program& program);
 
