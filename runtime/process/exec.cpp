@@ -71,18 +71,7 @@ struct ExecPlanForChild {
         // Its own session, like a process started from a shell, not husk's process group.
         ::setsid();
     }
-    EXEC_TRY(plan, set_rlimits(proc));
-    EXEC_TRY(plan, set_exec_labels(proc));
-    if (plan.seccomp && !proc.no_new_privileges)
-        EXEC_TRY(plan, load_seccomp(*plan.seccomp));
-    EXEC_TRY(plan, set_user(proc, plan.parent_pid));
-    if (proc.no_new_privileges)
-        EXEC_TRY(plan, sys_check(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)"));
-    ExecPlan exec = EXEC_TRY(plan, plan_exec(proc));
-    EXEC_TRY(plan, enter_cwd(proc));
-    ::umask(proc.user.umask ? static_cast<mode_t>(*proc.user.umask) : 0022);
-    if (plan.seccomp && proc.no_new_privileges)
-        EXEC_TRY(plan, load_seccomp(*plan.seccomp));
+    ExecPlan exec = EXEC_TRY(plan, finish_process(proc, plan.seccomp, plan.parent_pid));
 
     sync_send(plan.sync_fd, MsgType::Ready, 0, nullptr, 0, Side::Child);
     if (!sync_recv(plan.sync_fd, msg) || msg.type != MsgType::Commit)
@@ -95,21 +84,6 @@ struct ExecPlanForChild {
     exec_or_die(exec);
 }
 
-int ns_flag(spec::NamespaceType t)
-{
-    using spec::NamespaceType;
-    switch (t) {
-    case NamespaceType::Pid: return CLONE_NEWPID;
-    case NamespaceType::Network: return CLONE_NEWNET;
-    case NamespaceType::Mount: return CLONE_NEWNS;
-    case NamespaceType::Ipc: return CLONE_NEWIPC;
-    case NamespaceType::Uts: return CLONE_NEWUTS;
-    case NamespaceType::User: return CLONE_NEWUSER;
-    case NamespaceType::Cgroup: return CLONE_NEWCGROUP;
-    case NamespaceType::Time: return CLONE_NEWTIME;
-    }
-    return 0;
-}
 
 int exit_code(int status)
 {
@@ -165,7 +139,7 @@ Result<ExecProcess> spawn_exec(const ExecOptions& options)
 
     int parent_flags = 0, child_flags = 0;
     for (const auto& ns : options.config->linux.namespaces) {
-        int f = ns_flag(ns.type);
+        int f = clone_flag(ns.type);
         if (f == CLONE_NEWPID || f == CLONE_NEWTIME)
             parent_flags |= f;
         else

@@ -20,21 +20,6 @@ namespace husk::process {
 
 namespace {
 
-int clone_flag(spec::NamespaceType t)
-{
-    using spec::NamespaceType;
-    switch (t) {
-    case NamespaceType::Pid: return CLONE_NEWPID;
-    case NamespaceType::Network: return CLONE_NEWNET;
-    case NamespaceType::Mount: return CLONE_NEWNS;
-    case NamespaceType::Ipc: return CLONE_NEWIPC;
-    case NamespaceType::Uts: return CLONE_NEWUTS;
-    case NamespaceType::User: return CLONE_NEWUSER;
-    case NamespaceType::Cgroup: return CLONE_NEWCGROUP;
-    case NamespaceType::Time: return CLONE_NEWTIME;
-    }
-    return 0;
-}
 
 std::string id_map_text(const std::vector<spec::IdMapping>& maps)
 {

@@ -133,21 +133,7 @@ void init_main(const InitPlan& plan)
         CHILD_TRY(plan, terminal::setup_console(BorrowedFd(plan.console_socket_fd), proc.console_size, proc.user.uid));
         close_raw(plan.console_socket_fd);
     }
-    CHILD_TRY(plan, set_rlimits(proc));
-    CHILD_TRY(plan, set_exec_labels(proc));
-    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the user change.
-    if (plan.seccomp && !proc.no_new_privileges)
-        CHILD_TRY(plan, load_seccomp(*plan.seccomp));
-    CHILD_TRY(plan, set_user(proc, plan.parent_pid));
-    if (proc.no_new_privileges)
-        CHILD_TRY(plan, sys_check(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)"));
-
-    ExecPlan exec = CHILD_TRY(plan, plan_exec(proc));
-    CHILD_TRY(plan, enter_cwd(proc));
-    ::umask(proc.user.umask ? static_cast<mode_t>(*proc.user.umask) : 0022);
-    // Otherwise as late as possible, so few of the init's own syscalls meet the filter.
-    if (plan.seccomp && proc.no_new_privileges)
-        CHILD_TRY(plan, load_seccomp(*plan.seccomp));
+    ExecPlan exec = CHILD_TRY(plan, finish_process(proc, plan.seccomp, plan.parent_pid));
 
     sync_send(plan.sync_fd, MsgType::Ready, 0, nullptr, 0, Side::Child);
     if (!sync_recv(plan.sync_fd, msg) || msg.type != MsgType::Commit)

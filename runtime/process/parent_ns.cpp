@@ -7,6 +7,22 @@
 
 namespace husk::process {
 
+int clone_flag(spec::NamespaceType t)
+{
+    using spec::NamespaceType;
+    switch (t) {
+    case NamespaceType::Pid: return CLONE_NEWPID;
+    case NamespaceType::Network: return CLONE_NEWNET;
+    case NamespaceType::Mount: return CLONE_NEWNS;
+    case NamespaceType::Ipc: return CLONE_NEWIPC;
+    case NamespaceType::Uts: return CLONE_NEWUTS;
+    case NamespaceType::User: return CLONE_NEWUSER;
+    case NamespaceType::Cgroup: return CLONE_NEWCGROUP;
+    case NamespaceType::Time: return CLONE_NEWTIME;
+    }
+    return 0;
+}
+
 Result<> ParentNamespaceSwitch::save(int flags)
 {
     if ((flags & CLONE_NEWPID) && !m_saved_pid)

@@ -12,6 +12,9 @@
 
 namespace husk::process {
 
+// The CLONE_NEW* flag of a namespace type.
+int clone_flag(spec::NamespaceType t);
+
 class ParentNamespaceSwitch {
 public:
     ParentNamespaceSwitch() = default;

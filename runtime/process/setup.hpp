@@ -42,6 +42,12 @@ void close_inherited(int preserve_fds, int keep);
 // Moves `fd` above the preserved range so close_inherited can keep it; returns the new fd.
 int move_above_preserved(int fd, int preserve_fds);
 
+// Everything between a set-up root and the Ready message, in the one order that works:
+// rlimits and LSM labels while privileged, the seccomp filter before the user change when
+// it needs CAP_SYS_ADMIN (no no_new_privs) or else as late as possible, the user and
+// capabilities, no_new_privs, the program and its cwd, the umask.
+Result<ExecPlan> finish_process(const spec::Process& p, const seccomp::Program* filter, pid_t parent);
+
 // execve; on failure writes "husk: exec PATH: error" to stderr and _exits with 127.
 [[noreturn]] void exec_or_die(const ExecPlan& plan);
 
