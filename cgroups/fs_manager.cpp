@@ -12,6 +12,7 @@
 #include <charconv>
 #include <csignal>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sstream>
 #include <sys/stat.h>
@@ -281,6 +282,55 @@ Result<> enable_controllers(const Hierarchy& h, const std::vector<std::string>& 
     }
 }
 
+std::vector<std::string> child_cgroups(const std::string& dir)
+{
+    std::vector<std::string> out;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d)
+        return out;
+    while (dirent* e = ::readdir(d)) {
+        std::string name = e->d_name;
+        if (e->d_type == DT_DIR && name != "." && name != "..")
+            out.push_back(dir + "/" + name);
+    }
+    ::closedir(d);
+    return out;
+}
+
+// The processes of a cgroup and of every cgroup below it (a container may make its own).
+Result<> collect_pids(const std::string& dir, std::vector<pid_t>& out)
+{
+    auto text = fs::read_file(dir + "/cgroup.procs");
+    if (!text) {
+        if (text.error().code() == ENOENT)
+            return {};
+        return std::unexpected(text.error());
+    }
+    std::istringstream in(*text);
+    pid_t p;
+    while (in >> p)
+        out.push_back(p);
+    for (const auto& child : child_cgroups(dir))
+        TRY(collect_pids(child, out));
+    return {};
+}
+
+// Removes a cgroup and the cgroups below it, deepest first. Processes that were just
+// killed leave asynchronously, so a busy cgroup is retried for a while.
+Result<> remove_tree(const std::string& dir)
+{
+    for (const auto& child : child_cgroups(dir))
+        TRY(remove_tree(child));
+    for (int attempt = 0;; ++attempt) {
+        if (::rmdir(dir.c_str()) == 0 || errno == ENOENT)
+            return {};
+        if (errno != EBUSY || attempt >= 100)
+            return fail_errno("remove cgroup " + dir);
+        timespec ts { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, nullptr);
+    }
+}
+
 class FsManager final : public Manager {
 public:
     FsManager(std::string path, Mode mode, std::vector<Hierarchy> hierarchies)
@@ -335,17 +385,8 @@ public:
         }
         if (!pick)
             return std::vector<pid_t> {};
-        auto text = fs::read_file(pick->dir + "/cgroup.procs");
-        if (!text) {
-            if (text.error().code() == ENOENT)
-                return std::vector<pid_t> {};
-            return std::unexpected(text.error());
-        }
         std::vector<pid_t> out;
-        std::istringstream in(*text);
-        pid_t p;
-        while (in >> p)
-            out.push_back(p);
+        TRY(collect_pids(pick->dir, out));
         return out;
     }
 
@@ -362,18 +403,9 @@ public:
     {
         Result<> result;
         for (const auto& h : m_hierarchies) {
-            // Processes that were just killed leave the cgroup asynchronously.
-            for (int attempt = 0;; ++attempt) {
-                if (::rmdir(h.dir.c_str()) == 0 || errno == ENOENT)
-                    break;
-                if (errno != EBUSY || attempt >= 100) {
-                    if (result)
-                        result = fail_errno("remove cgroup " + h.dir);
-                    break;
-                }
-                timespec ts { 0, 10 * 1000 * 1000 };
-                nanosleep(&ts, nullptr);
-            }
+            auto r = remove_tree(h.dir);
+            if (!r && result)
+                result = r;
         }
         return result;
     }

@@ -125,7 +125,10 @@ Result<state::ContainerState> load_state(const state::ContainerDir& dir, const s
 }
 
 // Sends the exec fifo's byte: the init proceeds to execve.
-Result<> release_init(const state::ContainerDir& dir)
+// Sends the exec fifo's byte: the init proceeds to execve. The fifo is unlinked first, so
+// a start killed half-way never leaves a running container that looks created. Returns
+// our end of the fifo for wait_exec.
+Result<Fd> release_init(const state::ContainerDir& dir)
 {
     int fd = ::open(dir.file("exec.fifo").c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
@@ -134,16 +137,20 @@ Result<> release_init(const state::ContainerDir& dir)
         return fail_errno("open exec fifo");
     }
     Fd fifo(fd);
-    TRY_CTX(fs::write_all(fifo.borrow(), std::string_view("\0", 1)), "release container init");
     if (::unlinkat(dir.fd().get(), "exec.fifo", 0) < 0)
         return fail_errno("remove exec fifo");
-    // The init's end of the fifo is close-on-exec: once no reader is left (POLLERR on our
-    // end), the user's program runs, or the init has died. start returns only then, so
-    // that poststart hooks and callers see the container's program.
+    TRY_CTX(fs::write_all(fifo.borrow(), std::string_view("\0", 1)), "release container init");
+    return fifo;
+}
+
+// The init's end of the fifo is close-on-exec: once no reader is left (POLLERR on our
+// end), the user's program runs, or the init has died. Callers wait for that without the
+// container's lock, so a slow or frozen init blocks nobody else.
+void wait_exec(BorrowedFd fifo)
+{
     pollfd p { fifo.get(), POLLERR, 0 };
     while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
     }
-    return {};
 }
 
 // Waits until the process behind `pidfd` has exited (it may not be our child).
@@ -246,7 +253,13 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
         && config.linux.find_namespace(spec::NamespaceType::Pid)->path.empty();
 
     cgroup = TRY(cgroups::make_manager(config.linux.cgroups_path, options.id));
-    cleanup.set_cgroup(cgroup.get());
+    // A cgroup that already has processes is someone else's too: a failed create must
+    // not kill them or remove it.
+    auto existing = cgroup->pids();
+    if (existing && !existing->empty())
+        log::warn("cgroup " + cgroup->path() + " already has processes; sharing it");
+    else
+        cleanup.set_cgroup(cgroup.get());
     TRY(cgroup->create());
     for (const auto& h : cgroup->hierarchies())
         st.cgroup_dirs.push_back(h.dir);
@@ -358,7 +371,9 @@ Result<> Runtime::start(const std::string& id)
         std::optional<Fd> sock;
         if (caller && fs::exists(dir.file("notify")))
             sock = TRY(notify::listen(dir.path()));
-        TRY(release_init(dir));
+        Fd fifo = TRY(release_init(dir));
+        dir.unlock();
+        wait_exec(fifo.borrow());
         run_poststart(dir, st);
         if (sock) {
             Fd pidfd(sys::pidfd_open(st.pid));
@@ -379,18 +394,12 @@ Result<> Runtime::start(const std::string& id)
 
 Result<int> Runtime::run(const CreateOptions& options, Detach detach, Keep keep)
 {
-    // Forwarded signals are blocked before the container exists so none is lost.
-    sigset_t old;
-    if (detach == Detach::No)
-        terminal::block_forwarded(old);
-    auto restore_mask = [&] {
-        if (detach == Detach::No)
-            sigprocmask(SIG_SETMASK, &old, nullptr);
-    };
+    // Forwarded signals are held from before the container exists until it is deleted.
+    terminal::SignalForwarding forwarding(detach == Detach::No ? terminal::SignalForwarding::Active::Yes
+                                                               : terminal::SignalForwarding::Active::No);
 
     auto created = create_container(m_store, options, detach);
     if (!created) {
-        restore_mask();
         return std::unexpected(created.error());
     }
     auto caller = notify::caller_socket();
@@ -398,17 +407,19 @@ Result<int> Runtime::run(const CreateOptions& options, Detach detach, Keep keep)
     if (caller) {
         auto s = notify::listen(created->dir.path());
         if (!s) {
-            restore_mask();
-            (void)destroy(m_store, created->dir, created->st);
+                (void)destroy(m_store, created->dir, created->st);
             return std::unexpected(s.error());
         }
         sock = std::move(*s);
     }
-    if (auto r = release_init(created->dir); !r) {
-        restore_mask();
+    auto fifo = release_init(created->dir);
+    if (!fifo) {
         (void)destroy(m_store, created->dir, created->st);
-        return std::unexpected(r.error());
+        return std::unexpected(fifo.error());
     }
+    // Others may inspect, signal or pause the container while we wait for it.
+    created->dir.unlock();
+    wait_exec(fifo->borrow());
     run_poststart(created->dir, created->st);
     if (sock) {
         if (auto r = notify::forward_ready(sock->borrow(), created->init.pidfd(), created->init.pid(), *caller); !r)
@@ -416,10 +427,8 @@ Result<int> Runtime::run(const CreateOptions& options, Detach detach, Keep keep)
     }
     if (detach == Detach::Yes)
         return 0;
-    // Others may inspect, signal or pause the container while we wait for it.
-    created->dir.unlock();
 
-    int code = terminal::attach_and_wait(created->init.pid(), created->init.pidfd(), std::move(created->pty_master), old);
+    int code = terminal::attach_and_wait(created->init.pid(), created->init.pidfd(), std::move(created->pty_master));
     if (keep == Keep::No) {
         auto dir = m_store.open(options.id);
         if (dir) {
@@ -503,20 +512,10 @@ Result<spec::Process> exec_process(const ExecOptions& o, const spec::Config& con
 
 Result<int> Runtime::exec(const ExecOptions& options)
 {
-    // Blocked from the start so a signal meant for the process is not lost.
-    sigset_t old;
+    // Held from the start so a signal meant for the process is not lost.
     bool attached = options.detach == Detach::No;
-    if (attached)
-        terminal::block_forwarded(old);
-    struct Unblock {
-        bool on;
-        sigset_t mask;
-        ~Unblock()
-        {
-            if (on)
-                sigprocmask(SIG_SETMASK, &mask, nullptr);
-        }
-    } unblock { attached, old };
+    terminal::SignalForwarding forwarding(attached ? terminal::SignalForwarding::Active::Yes
+                                                   : terminal::SignalForwarding::Active::No);
 
     std::optional<process::ExecProcess> child;
     Fd master;
@@ -581,8 +580,7 @@ Result<int> Runtime::exec(const ExecOptions& options)
     }
     if (!attached)
         return 0;
-    unblock.on = false;
-    return terminal::attach_and_wait(child->pid(), child->pidfd(), std::move(master), old);
+    return terminal::attach_and_wait(child->pid(), child->pidfd(), std::move(master));
 }
 
 Result<> Runtime::pause(const std::string& id)

@@ -49,6 +49,8 @@ struct ExecPlanForChild {
 {
     const spec::Process& proc = *plan.process;
     close_raw(plan.parent_sync_fd);
+    // As for the init: nothing in the container reaches into us through /proc until execve.
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     EXEC_TRY(plan, arm_parent_death(plan.parent_pid));
     SyncMsg msg;
     if (!sync_recv(plan.sync_fd, msg) || msg.type != MsgType::Go)
@@ -175,6 +177,7 @@ Result<ExecProcess> spawn_exec(const ExecOptions& options)
         return fail_errno("clone exec process");
     if (pid == 0)
         exec_main(plan);
+    parent_ns.restore();
 
     ExecProcess child(pid, Fd(pidfd), std::move(parent_sync));
     child_sync.reset();

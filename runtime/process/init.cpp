@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,9 +53,20 @@ std::string describe_exit(pid_t pid)
 // would change the host.
 Result<> check_sysctls(const spec::Linux& linux)
 {
+    // A namespace of its own: new, or joined by a path that is not husk's own namespace.
     auto owns = [&](spec::NamespaceType t) {
         const spec::Namespace* ns = linux.find_namespace(t);
-        return ns != nullptr;
+        if (!ns)
+            return false;
+        if (ns->path.empty())
+            return true;
+        struct stat theirs {}, ours {};
+        std::string mine = std::string("/proc/self/ns/") + (t == spec::NamespaceType::Network ? "net"
+                                                            : t == spec::NamespaceType::Ipc   ? "ipc"
+                                                                                              : "uts");
+        if (::stat(ns->path.c_str(), &theirs) < 0 || ::stat(mine.c_str(), &ours) < 0)
+            return true; // a bad path fails later, clearly, when it is joined
+        return theirs.st_dev != ours.st_dev || theirs.st_ino != ours.st_ino;
     };
     static const char* ipc_keys[] = { "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
                                       "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced" };
@@ -234,6 +246,8 @@ Result<InitProcess> spawn_init(const InitOptions& options)
         return fail_errno("clone container init");
     if (pid == 0)
         init_main(plan);
+    // Hooks and anything else husk starts from here on run in husk's own namespaces.
+    parent_ns.restore();
 
     InitProcess init(pid, Fd(pidfd), std::move(parent_sync));
     child_sync.reset();

@@ -96,6 +96,12 @@ void init_main(const InitPlan& plan)
     const spec::Config& config = *plan.config;
     const spec::Process& proc = config.process;
     close_raw(plan.parent_sync_fd);
+    // Until execve (which resets it), no process in the container may reach into ours
+    // through /proc/PID: we still hold husk's descriptors and run husk's binary.
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    // A session of its own: never the caller's controlling terminal (TIOCSTI) or its
+    // process group (one ^C, delivered once, by husk's forwarding).
+    ::setsid();
     ::umask(0022);
     CHILD_TRY(plan, arm_parent_death(plan.parent_pid));
 

@@ -71,12 +71,16 @@ Result<> ParentNamespaceSwitch::enter_of_process(BorrowedFd pidfd, int flags)
     return {};
 }
 
-ParentNamespaceSwitch::~ParentNamespaceSwitch()
+void ParentNamespaceSwitch::restore()
 {
     if (m_saved_pid)
         (void)::setns(m_saved_pid.get(), CLONE_NEWPID);
     if (m_saved_time)
         (void)::setns(m_saved_time.get(), CLONE_NEWTIME);
+    m_saved_pid.reset();
+    m_saved_time.reset();
 }
+
+ParentNamespaceSwitch::~ParentNamespaceSwitch() { restore(); }
 
 } // namespace husk::process

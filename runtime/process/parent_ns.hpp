@@ -29,6 +29,9 @@ public:
     // The pid and/or time namespaces of a running process (CLONE_NEWPID|CLONE_NEWTIME).
     Result<> enter_of_process(BorrowedFd pidfd, int flags);
 
+    // Back to husk's own namespaces (also done on destruction).
+    void restore();
+
 private:
     Result<> save(int flags);
     Fd m_saved_pid;

@@ -23,15 +23,28 @@ sigset_t forwarded_signals()
     return set;
 }
 
-void block_forwarded(sigset_t& old)
+SignalForwarding::SignalForwarding(Active active) : m_active(active == Active::Yes)
 {
+    if (!m_active)
+        return;
     sigset_t set = forwarded_signals();
-    sigprocmask(SIG_BLOCK, &set, &old);
-    // A signal the caller left ignored (SIGINT for a background job) would be dropped
-    // rather than queued for forwarding: blocked, the default action is harmless.
+    sigprocmask(SIG_BLOCK, &set, &m_old_mask);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; ++sig)
         if (sigismember(&set, sig))
-            ::signal(sig, SIG_DFL);
+            ::sigaction(sig, &dfl, &m_old_actions[sig]);
+}
+
+SignalForwarding::~SignalForwarding()
+{
+    if (!m_active)
+        return;
+    sigset_t set = forwarded_signals();
+    for (int sig = 1; sig < NSIG; ++sig)
+        if (sigismember(&set, sig))
+            ::sigaction(sig, &m_old_actions[sig], nullptr);
+    sigprocmask(SIG_SETMASK, &m_old_mask, nullptr);
 }
 
 Result<ConsolePair> ConsolePair::make()
@@ -109,7 +122,7 @@ bool drain(int master)
 
 } // namespace
 
-int attach_and_wait(pid_t pid, BorrowedFd pidfd, Fd pty_master, const sigset_t& old_mask)
+int attach_and_wait(pid_t pid, BorrowedFd pidfd, Fd pty_master)
 {
     sigset_t set = forwarded_signals();
     Fd sigs(::signalfd(-1, &set, SFD_CLOEXEC));
@@ -168,7 +181,6 @@ int attach_and_wait(pid_t pid, BorrowedFd pidfd, Fd pty_master, const sigset_t& 
     }
     if (restore)
         ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
     if (WIFSIGNALED(status))
         return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);

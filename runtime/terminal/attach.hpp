@@ -12,10 +12,26 @@
 
 namespace husk::terminal {
 
-// The signals an attached husk passes on. Block them (block_forwarded) before the
-// process exists so none is lost in between.
+// The signals an attached husk passes on, blocked (so none is lost and none kills husk
+// before it has cleaned up) from before the process exists until the object is
+// destroyed; their dispositions are reset to the default meanwhile, so a signal the
+// caller left ignored (SIGINT for a background job) is still queued for forwarding.
+// Both are restored on destruction.
+class SignalForwarding {
+public:
+    enum class Active { No, Yes };
+    explicit SignalForwarding(Active active);
+    SignalForwarding(const SignalForwarding&) = delete;
+    SignalForwarding& operator=(const SignalForwarding&) = delete;
+    ~SignalForwarding();
+
+private:
+    bool m_active;
+    sigset_t m_old_mask {};
+    struct sigaction m_old_actions[NSIG] {};
+};
+
 sigset_t forwarded_signals();
-void block_forwarded(sigset_t& old);
 
 // A socketpair standing in for --console-socket: the child end goes to the process, which
 // sends its pty master back.
@@ -32,8 +48,8 @@ private:
     Fd m_child;
 };
 
-// Waits for `pid` (a child of husk) while forwarding signals, relaying `pty_master` if
-// valid. Restores `old_mask` before returning. Returns the exit code (128+signal if killed).
-int attach_and_wait(pid_t pid, BorrowedFd pidfd, Fd pty_master, const sigset_t& old_mask);
+// Waits for `pid` (a child of husk) while forwarding signals (a SignalForwarding must be
+// active), relaying `pty_master` if valid. Returns the exit code (128+signal if killed).
+int attach_and_wait(pid_t pid, BorrowedFd pidfd, Fd pty_master);
 
 } // namespace husk::terminal

@@ -74,7 +74,7 @@ Result<> setup_console(BorrowedFd socket, const std::optional<spec::ConsoleSize>
     TRY(send_fd(socket, master.borrow(), slave_path));
     master.reset();
 
-    if (::setsid() < 0)
+    if (::getsid(0) != ::getpid() && ::setsid() < 0)
         return fail_errno("setsid");
     if (::ioctl(slave.get(), TIOCSCTTY, 0) < 0)
         return fail_errno("make " + slave_path + " the controlling terminal");
