@@ -31,27 +31,13 @@ struct ExecPlanForChild {
     const seccomp::Program* seccomp;
 };
 
-[[noreturn]] void die(const ExecPlanForChild& plan, const Error& err)
-{
-    sync_send(plan.sync_fd, MsgType::Error, err.code(), err.what().c_str(), 0, Side::Child);
-    ::_exit(1);
-}
-
-#define EXEC_TRY(plan, expr)                                                   \
-    ({                                                                         \
-        auto&& exec_try_result_ = (expr);                                      \
-        if (!exec_try_result_)                                                 \
-            die(plan, exec_try_result_.error());                               \
-        std::move(exec_try_result_).value();                                   \
-    })
-
 [[noreturn]] void exec_main(const ExecPlanForChild& plan)
 {
     const spec::Process& proc = *plan.process;
     close_raw(plan.parent_sync_fd);
     // As for the init: nothing in the container reaches into us through /proc until execve.
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    EXEC_TRY(plan, arm_parent_death(plan.parent_pid));
+    CHILD_TRY(plan, arm_parent_death(plan.parent_pid));
     SyncMsg msg;
     if (!sync_recv(plan.sync_fd, msg) || msg.type != MsgType::Go)
         ::_exit(1);
@@ -59,21 +45,21 @@ struct ExecPlanForChild {
     // All at once through the pidfd: user first is implied, and the mount namespace
     // change puts our root and cwd at the container's root.
     if (plan.join_flags)
-        EXEC_TRY(plan, sys_check(::setns(plan.init_pidfd, plan.join_flags), "join the container's namespaces"));
+        CHILD_TRY(plan, sys_check(::setns(plan.init_pidfd, plan.join_flags), "join the container's namespaces"));
     close_raw(plan.init_pidfd);
     if (plan.join_flags & CLONE_NEWUSER) {
-        EXEC_TRY(plan, sys_check(::setresgid(0, 0, 0), "setresgid(0) in the user namespace"));
-        EXEC_TRY(plan, sys_check(::setresuid(0, 0, 0), "setresuid(0) in the user namespace"));
-        EXEC_TRY(plan, arm_parent_death(plan.parent_pid));
+        CHILD_TRY(plan, sys_check(::setresgid(0, 0, 0), "setresgid(0) in the user namespace"));
+        CHILD_TRY(plan, sys_check(::setresuid(0, 0, 0), "setresuid(0) in the user namespace"));
+        CHILD_TRY(plan, arm_parent_death(plan.parent_pid));
     }
     if (plan.console_socket_fd >= 0) {
-        EXEC_TRY(plan, terminal::setup_console(BorrowedFd(plan.console_socket_fd), proc.console_size, proc.user.uid));
+        CHILD_TRY(plan, terminal::setup_console(BorrowedFd(plan.console_socket_fd), proc.console_size, proc.user.uid));
         close_raw(plan.console_socket_fd);
     } else {
         // Its own session, like a process started from a shell, not husk's process group.
         ::setsid();
     }
-    ExecPlan exec = EXEC_TRY(plan, finish_process(proc, plan.seccomp, plan.parent_pid));
+    ExecPlan exec = CHILD_TRY(plan, finish_process(proc, plan.seccomp, plan.parent_pid));
 
     sync_send(plan.sync_fd, MsgType::Ready, 0, nullptr, 0, Side::Child);
     if (!sync_recv(plan.sync_fd, msg) || msg.type != MsgType::Commit)

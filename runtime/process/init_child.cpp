@@ -27,20 +27,6 @@ namespace husk::process {
 
 namespace {
 
-[[noreturn]] void die(const InitPlan& plan, const Error& err)
-{
-    sync_send(plan.sync_fd, MsgType::Error, err.code(), err.what().c_str(), 0, Side::Child);
-    ::_exit(1);
-}
-
-#define CHILD_TRY(plan, expr)                                                  \
-    ({                                                                         \
-        auto&& child_try_result_ = (expr);                                     \
-        if (!child_try_result_)                                                \
-            die(plan, child_try_result_.error());                              \
-        std::move(child_try_result_).value();                                  \
-    })
-
 Result<> join_namespaces(const InitPlan& plan)
 {
     if (plan.join_user_fd >= 0) {

@@ -1,4 +1,5 @@
 #include "runtime/process/setup.hpp"
+#include "runtime/process/sync.hpp"
 
 #include "common/fs.hpp"
 #include "common/sys.hpp"
@@ -251,6 +252,12 @@ Result<ExecPlan> finish_process(const spec::Process& p, const seccomp::Program* 
     if (filter && p.no_new_privileges)
         TRY(load_seccomp(*filter));
     return exec;
+}
+
+void fail_to_parent(int sync_fd, const Error& err)
+{
+    sync_send(sync_fd, MsgType::Error, err.code(), err.what().c_str(), 0, Side::Child);
+    ::_exit(1);
 }
 
 void exec_or_die(const ExecPlan& plan)

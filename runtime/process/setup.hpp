@@ -48,6 +48,18 @@ int move_above_preserved(int fd, int preserve_fds);
 // capabilities, no_new_privs, the program and its cwd, the umask.
 Result<ExecPlan> finish_process(const spec::Process& p, const seccomp::Program* filter, pid_t parent);
 
+// A child's failure: the error goes to husk over the sync socket, then the child exits.
+[[noreturn]] void fail_to_parent(int sync_fd, const Error& err);
+
+// TRY for the cloned children: on error, fail_to_parent(plan.sync_fd, error).
+#define CHILD_TRY(plan, expr)                                                  \
+    ({                                                                         \
+        auto&& child_try_result_ = (expr);                                     \
+        if (!child_try_result_)                                                \
+            ::husk::process::fail_to_parent((plan).sync_fd, child_try_result_.error()); \
+        std::move(child_try_result_).value();                                  \
+    })
+
 // execve; on failure writes "husk: exec PATH: error" to stderr and _exits with 127.
 [[noreturn]] void exec_or_die(const ExecPlan& plan);
 
