@@ -76,3 +76,18 @@ teardown() {
 	! grep -q " $outside " /proc/self/mountinfo || fail "something is mounted on the host path"
 	check_no_leftovers "$CID"
 }
+
+# The devices cgroup: with the default rules (deny all, then the usual devices), a node
+# the container makes itself with CAP_MKNOD cannot be opened.
+@test "device rules: a node made with CAP_MKNOD outside the allowed devices cannot be opened" {
+	[ -f /sys/fs/cgroup/devices/devices.list ] || skip "needs the cgroup v1 devices controller (v2 uses an eBPF filter)"
+	update_config '.process.capabilities.bounding += ["CAP_MKNOD"]
+		| .process.capabilities.effective += ["CAP_MKNOD"]
+		| .process.capabilities.permitted += ["CAP_MKNOD"]'
+	set_args sh -c 'mknod /dev/husk-mem c 1 1 || exit 9; head -c1 /dev/husk-mem >/dev/null && echo opened; echo x >/dev/null && echo null-ok'
+	run runtime run --bundle "$BUNDLE" "$CID"
+	assert_success
+	assert_output_contains "Operation not permitted" "null-ok"
+	! grep -q opened <<<"$output" || fail "the container opened /dev/mem's node"
+	check_no_leftovers "$CID"
+}

@@ -447,6 +447,28 @@ public:
         return state.starts_with("FROZEN");
     }
 
+    Result<> set_device_rules(const std::vector<DeviceRule>& rules) override
+    {
+        const Hierarchy* devices = nullptr;
+        for (const auto& h : m_hierarchies)
+            if (!h.v2 && h.controllers == "devices")
+                devices = &h;
+        if (!devices) {
+            if (m_mode == Mode::Unified)
+                log::warn("device rules are not enforced on cgroup v2 by this husk build (no eBPF filter yet)");
+            return {};
+        }
+        // Start from nothing, then the rules in order: the last matching rule wins.
+        TRY_CTX(fs::write_file(devices->dir + "/devices.deny", "a"), "set device rules");
+        for (const auto& rule : rules) {
+            std::string line = device_rule_line(rule);
+            std::string file = devices->dir + (rule.allow ? "/devices.allow" : "/devices.deny");
+            if (auto r = fs::write_file(file, line); !r)
+                return std::unexpected(r.error().prefix("write \"" + line + "\" to " + file));
+        }
+        return {};
+    }
+
     Result<> apply(const Limits& limits) override
     {
         WritePlan plan;

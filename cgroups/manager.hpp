@@ -55,6 +55,9 @@ public:
     // name the file and value ("set memory.limit_in_bytes to 4096: Device or resource busy")
     // or the setting this host cannot honour; the writes before a failure stay in place.
     virtual Result<> apply(const Limits& limits) = 0;
+    // Device access rules, replacing what was there: v1 devices.deny/allow. (cgroup v2
+    // needs an eBPF program, which husk does not load yet: a warning says so.)
+    virtual Result<> set_device_rules(const std::vector<DeviceRule>& rules) = 0;
     // `husk update`: the same writes on a live container.
     Result<> update(const Limits& limits) { return apply(limits); }
 };

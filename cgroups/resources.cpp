@@ -376,4 +376,12 @@ Result<WritePlan> v2_writes(const Limits& l, const HostFacts& facts)
     return plan.done();
 }
 
+std::string device_rule_line(const DeviceRule& rule)
+{
+    auto num = [](int64_t v) { return v < 0 ? std::string("*") : std::to_string(v); };
+    if (rule.type == 'a')
+        return "a *:* " + rule.access;
+    return std::string(1, rule.type) + " " + num(rule.major) + ":" + num(rule.minor) + " " + rule.access;
+}
+
 } // namespace husk::cgroups

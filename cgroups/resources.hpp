@@ -82,6 +82,19 @@ struct BlockIoLimits {
     std::vector<ThrottleDevice> throttle_write_iops;
 };
 
+// One device access rule, as the devices controller takes them: in order, later rules
+// override earlier ones for the devices they match.
+struct DeviceRule {
+    bool allow = false;
+    char type = 'a';        // 'a', 'c', 'b'
+    int64_t major = -1;     // -1: any
+    int64_t minor = -1;     // -1: any
+    std::string access = "rwm";
+};
+
+// "c 1:3 rwm", "a *:* rwm": the v1 devices.allow/deny line for a rule.
+std::string device_rule_line(const DeviceRule& rule);
+
 struct Limits {
     MemoryLimits memory;
     CpuLimits cpu;

@@ -18,6 +18,26 @@ std::vector<cgroups::ThrottleDevice> throttles(const std::vector<spec::BlockIoTh
 
 } // namespace
 
+std::vector<cgroups::DeviceRule> device_rules(const spec::Config& config)
+{
+    std::vector<cgroups::DeviceRule> out;
+    for (const auto& d : config.linux.resources.devices)
+        out.push_back({ d.allow, d.type, d.major.value_or(-1), d.minor.value_or(-1), d.access });
+    static const cgroups::DeviceRule always[] = {
+        { true, 'c', -1, -1, "m" }, { true, 'b', -1, -1, "m" },   // mknod of anything
+        { true, 'c', 1, 3, "rwm" }, { true, 'c', 1, 5, "rwm" },   // null, zero
+        { true, 'c', 1, 7, "rwm" }, { true, 'c', 1, 8, "rwm" },   // full, random
+        { true, 'c', 1, 9, "rwm" }, { true, 'c', 5, 0, "rwm" },   // urandom, tty
+        { true, 'c', 5, 1, "rwm" }, { true, 'c', 5, 2, "rwm" },   // console, ptmx
+        { true, 'c', 136, -1, "rwm" }, { true, 'c', 10, 200, "rwm" }, // pts, tun
+    };
+    out.insert(out.end(), std::begin(always), std::end(always));
+    for (const auto& d : config.linux.devices)
+        if (d.type == 'c' || d.type == 'b' || d.type == 'u')
+            out.push_back({ true, d.type == 'b' ? 'b' : 'c', d.major, d.minor, "rwm" });
+    return out;
+}
+
 cgroups::Limits to_limits(const spec::Resources& r)
 {
     cgroups::Limits l;

@@ -10,4 +10,9 @@ namespace husk {
 
 cgroups::Limits to_limits(const spec::Resources& resources);
 
+// The device rules of a container: linux.resources.devices in order, then the devices
+// every container may use (null, zero, full, random, urandom, tty, console, the pty
+// multiplexer and ptys, tun; mknod of any), then linux.devices' own nodes.
+std::vector<cgroups::DeviceRule> device_rules(const spec::Config& config);
+
 } // namespace husk

@@ -277,6 +277,10 @@ Result<InitProcess> spawn_init(const InitOptions& options)
             init.abort();
             return std::unexpected(r.error().prefix("apply cgroup limits"));
         }
+        if (auto r = options.cgroup->set_device_rules(device_rules(config)); !r) {
+            init.abort();
+            return std::unexpected(r.error());
+        }
     }
     if (got && msg.type == MsgType::CreateRuntimeHooks) {
         hooks::HookState hs = options.hook_state;
