@@ -559,3 +559,14 @@ TEST_CASE("cgroups v2: unified keys are written verbatim, last, with their contr
                              { "memory", "memory.max", "2000" },
                          });
 }
+
+TEST_CASE("device rules as v1 devices.allow/deny lines")
+{
+    using husk::cgroups::DeviceRule;
+    using husk::cgroups::device_rule_line;
+    CHECK(device_rule_line(DeviceRule { false, 'a', -1, -1, "rwm" }) == "a *:* rwm");
+    CHECK(device_rule_line(DeviceRule { true, 'c', 1, 3, "rwm" }) == "c 1:3 rwm");
+    CHECK(device_rule_line(DeviceRule { true, 'c', 136, -1, "rwm" }) == "c 136:* rwm");
+    CHECK(device_rule_line(DeviceRule { true, 'b', -1, -1, "m" }) == "b *:* m");
+    CHECK(device_rule_line(DeviceRule { true, 'b', 8, 0, "r" }) == "b 8:0 r");
+}
