@@ -75,12 +75,10 @@ std::optional<ProcStat> proc_stat(pid_t pid)
     p += 2;
     ProcStat st;
     st.state = *p;
-    // Fields from 3 (state) on; start time is field 22, ppid field 4.
+    // Fields from 3 (state) on; the start time is field 22.
     int field = 3;
     char* save = nullptr;
     for (char* tok = strtok_r(p, " ", &save); tok; tok = strtok_r(nullptr, " ", &save), ++field) {
-        if (field == 4)
-            st.ppid = static_cast<pid_t>(std::strtol(tok, nullptr, 10));
         if (field == 22) {
             st.start_time = std::strtoull(tok, nullptr, 10);
             return st;

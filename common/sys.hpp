@@ -39,7 +39,6 @@ int close_range(unsigned first, unsigned last, unsigned flags);
 struct ProcStat {
     char state = '?';
     uint64_t start_time = 0;
-    pid_t ppid = 0;
 };
 std::optional<ProcStat> proc_stat(pid_t pid);
 

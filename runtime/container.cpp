@@ -17,9 +17,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 namespace husk {
@@ -193,6 +191,39 @@ void run_poststart(const state::ContainerDir& dir, const state::ContainerState& 
         hooks::run_all_warn(h->poststart, "poststart", hooks::state_json(hook_state_of(st, "running", st.pid)));
 }
 
+// Starting a created container, shared by start and run. begin_start binds the
+// NOTIFY_SOCKET listener (when the caller has one), releases the init and drops the lock;
+// finish_start waits for the init's execve, runs the poststart hooks and passes on the
+// container's readiness.
+struct Starting {
+    Fd fifo;
+    std::optional<Fd> notify_sock;
+    std::optional<std::string> notify_caller;
+};
+
+Result<Starting> begin_start(state::ContainerDir& dir)
+{
+    Starting s;
+    s.notify_caller = notify::caller_socket();
+    if (s.notify_caller && fs::exists(dir.file("notify")))
+        s.notify_sock = TRY(notify::listen(dir.path()));
+    s.fifo = TRY(release_init(dir));
+    // Others may inspect, signal or pause the container while we wait for it.
+    dir.unlock();
+    return s;
+}
+
+Result<> finish_start(const Starting& s, const state::ContainerDir& dir, const state::ContainerState& st,
+                      BorrowedFd init_pidfd)
+{
+    wait_exec(s.fifo.borrow());
+    run_poststart(dir, st);
+    if (s.notify_sock && init_pidfd.valid())
+        TRY(notify::forward_ready(s.notify_sock->borrow(), init_pidfd, st.pid, *s.notify_caller));
+    return {};
+}
+
+
 struct Created {
     state::ContainerDir dir;
     state::ContainerState st;
@@ -346,12 +377,6 @@ Result<> destroy(const state::Store& store, const state::ContainerDir& dir, cons
     return store.remove(dir);
 }
 
-int exit_code_of(int status)
-{
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
-}
 
 } // namespace
 
@@ -367,20 +392,9 @@ Result<> Runtime::start(const std::string& id)
     auto st = TRY(load_state(dir, id));
     switch (status_of(dir, st)) {
     case state::Status::Created: {
-        auto caller = notify::caller_socket();
-        std::optional<Fd> sock;
-        if (caller && fs::exists(dir.file("notify")))
-            sock = TRY(notify::listen(dir.path()));
-        Fd fifo = TRY(release_init(dir));
-        dir.unlock();
-        wait_exec(fifo.borrow());
-        run_poststart(dir, st);
-        if (sock) {
-            Fd pidfd(sys::pidfd_open(st.pid));
-            if (pidfd)
-                TRY(notify::forward_ready(sock->borrow(), pidfd.borrow(), st.pid, *caller));
-        }
-        return {};
+        Starting s = TRY(begin_start(dir));
+        Fd pidfd(sys::pidfd_open(st.pid));
+        return finish_start(s, dir, st, pidfd.borrow());
     }
     case state::Status::Stopped:
         return fail("cannot start a container that has stopped");
@@ -398,42 +412,24 @@ Result<int> Runtime::run(const CreateOptions& options, Detach detach, Keep keep)
     terminal::SignalForwarding forwarding(detach == Detach::No ? terminal::SignalForwarding::Active::Yes
                                                                : terminal::SignalForwarding::Active::No);
 
-    auto created = create_container(m_store, options, detach);
-    if (!created) {
-        return std::unexpected(created.error());
+    auto created = TRY(create_container(m_store, options, detach));
+    auto starting = begin_start(created.dir);
+    if (!starting) {
+        (void)destroy(m_store, created.dir, created.st);
+        return std::unexpected(starting.error());
     }
-    auto caller = notify::caller_socket();
-    std::optional<Fd> sock;
-    if (caller) {
-        auto s = notify::listen(created->dir.path());
-        if (!s) {
-                (void)destroy(m_store, created->dir, created->st);
-            return std::unexpected(s.error());
-        }
-        sock = std::move(*s);
-    }
-    auto fifo = release_init(created->dir);
-    if (!fifo) {
-        (void)destroy(m_store, created->dir, created->st);
-        return std::unexpected(fifo.error());
-    }
-    // Others may inspect, signal or pause the container while we wait for it.
-    created->dir.unlock();
-    wait_exec(fifo->borrow());
-    run_poststart(created->dir, created->st);
-    if (sock) {
-        if (auto r = notify::forward_ready(sock->borrow(), created->init.pidfd(), created->init.pid(), *caller); !r)
-            log::warn(r.error().message());
-    }
+    // The container runs by now: a notify failure is reported, not fatal to run.
+    if (auto r = finish_start(*starting, created.dir, created.st, created.init.pidfd()); !r)
+        log::warn(r.error().message());
     if (detach == Detach::Yes)
         return 0;
 
-    int code = terminal::attach_and_wait(created->init.pid(), created->init.pidfd(), std::move(created->pty_master));
+    int code = terminal::attach_and_wait(created.init.pid(), created.init.pidfd(), std::move(created.pty_master));
     if (keep == Keep::No) {
         auto dir = m_store.open(options.id);
         if (dir) {
             auto st = load_state(*dir, options.id);
-            if (st && st->pid_start_time == created->st.pid_start_time) {
+            if (st && st->pid_start_time == created.st.pid_start_time) {
                 if (auto r = destroy(m_store, *dir, *st); !r)
                     log::warn("delete after run: " + r.error().message());
             }

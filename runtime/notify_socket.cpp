@@ -1,6 +1,7 @@
 #include "runtime/notify_socket.hpp"
 
 #include "common/fs.hpp"
+#include "common/unix_socket.hpp"
 
 #include <cstdlib>
 #include <cstring>
@@ -13,22 +14,6 @@
 
 namespace husk::notify {
 
-namespace {
-
-Result<socklen_t> make_address(const std::string& path, sockaddr_un& addr)
-{
-    addr = {};
-    addr.sun_family = AF_UNIX;
-    if (path.empty() || path.size() >= sizeof addr.sun_path)
-        return fail("notify socket path \"" + path + "\" is empty or too long");
-    std::memcpy(addr.sun_path, path.data(), path.size());
-    // "@name" is an abstract socket: a leading NUL and no terminator.
-    if (path[0] == '@')
-        addr.sun_path[0] = '\0';
-    return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (path[0] == '@' ? 0 : 1));
-}
-
-} // namespace
 
 std::optional<std::string> caller_socket()
 {
@@ -62,7 +47,7 @@ Result<Fd> listen(const std::string& state_dir)
     if (!sock)
         return fail_errno("notify socket");
     sockaddr_un addr;
-    socklen_t len = TRY(make_address(path, addr));
+    socklen_t len = TRY(unix_address(path, addr));
     ::unlink(path.c_str());
     if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), len) < 0)
         return fail_errno("bind " + path);
@@ -93,7 +78,7 @@ Result<> forward_ready(BorrowedFd sock, BorrowedFd init_pidfd, pid_t init_pid, c
             if (!out)
                 return fail_errno("socket");
             sockaddr_un addr;
-            socklen_t len = TRY(make_address(caller, addr));
+            socklen_t len = TRY(unix_address(caller, addr));
             std::string text = "MAINPID=" + std::to_string(init_pid) + "\n" + msg;
             if (::sendto(out.get(), text.data(), text.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), len) < 0)
                 return fail_errno("notify " + caller);

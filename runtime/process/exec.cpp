@@ -73,12 +73,6 @@ struct ExecPlanForChild {
 }
 
 
-int exit_code(int status)
-{
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
-}
 
 } // namespace
 
@@ -109,15 +103,6 @@ Result<> ExecProcess::commit()
     return {};
 }
 
-int ExecProcess::wait()
-{
-    int status = 0;
-    while (::waitpid(m_pid, &status, 0) < 0) {
-        if (errno != EINTR)
-            return 255;
-    }
-    return exit_code(status);
-}
 
 Result<ExecProcess> spawn_exec(const ExecOptions& options)
 {

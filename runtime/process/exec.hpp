@@ -36,8 +36,6 @@ public:
     BorrowedFd pidfd() const { return m_pidfd.borrow(); }
     // Lets the process exec its program.
     Result<> commit();
-    // Waits for the process (our child) and returns its exit code, 128+signal if killed.
-    int wait();
 
 private:
     pid_t m_pid = -1;

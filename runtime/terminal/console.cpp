@@ -1,6 +1,7 @@
 #include "runtime/terminal/console.hpp"
 
 #include "common/fs.hpp"
+#include "common/unix_socket.hpp"
 
 #include <cstring>
 #include <fcntl.h>
@@ -14,16 +15,13 @@ namespace husk::terminal {
 
 Result<Fd> connect_console_socket(const std::string& path)
 {
-    sockaddr_un addr {};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path)
-        return fail("console socket path " + path + " is too long");
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    sockaddr_un addr;
+    socklen_t len = TRY_CTX(unix_address(path, addr), "console socket");
     int raw = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (raw < 0)
         return fail_errno("socket");
     Fd fd(raw);
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) < 0)
         return fail_errno("connect to console socket " + path);
     return fd;
 }
