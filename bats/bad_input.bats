@@ -386,8 +386,10 @@ stderr_contains() {
 	wait "$husk" || true
 	# Release the orphaned hook.
 	timeout 10 sh -c "echo go > '$gate'"
-	# The half-made init does not outlive the runtime that was building it.
-	[ -z "$init" ] || wait_for_exit "$init"
+	# The half-made init (in the container's cgroup by now) does not outlive the runtime
+	# that was building it.
+	[ -n "$init" ] || fail "no process found in the container's cgroup while create was held"
+	wait_for_exit "$init"
 	# Whatever is left shows as stopped, and delete removes it all.
 	run runtime state "$CID"
 	if [ "$status" -eq 0 ]; then

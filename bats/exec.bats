@@ -513,3 +513,25 @@ assert_output_contains_ci() {
 	assert_success
 	check_no_leftovers "$CID"
 }
+
+@test "exec refuses bad --env, --user and --cwd values, and the container keeps running" {
+	run_detached
+	run runtime exec --env NOVALUE "$CID" true
+	assert_status 255
+	assert_output_contains NOVALUE
+	run runtime exec --user abc "$CID" true
+	assert_status 255
+	assert_output_contains abc
+	run runtime exec --cwd relative/dir "$CID" true
+	assert_status 255
+	assert_output_contains absolute
+	[ "$(state_field "$CID" status)" = running ]
+}
+
+@test "exec --cap with an unknown capability fails" {
+	[ -z "${IS_RUNC:-}" ] || skip "runc 1.1.5 only warns about unknown capabilities"
+	run_detached
+	run runtime exec --cap CAP_BOGUS "$CID" true
+	assert_status 255
+	assert_output_contains CAP_BOGUS
+}
