@@ -61,13 +61,7 @@ struct ExecPlanForChild {
     }
     ExecPlan exec = CHILD_TRY(plan, finish_process(proc, plan.seccomp, plan.parent_pid));
 
-    sync_send(plan.sync_fd, MsgType::Ready, 0, nullptr, 0, Side::Child);
-    if (!sync_recv(plan.sync_fd, msg) || msg.type != MsgType::Commit)
-        ::_exit(1);
-    // From here on the process lives on its own (exec -d outlives husk).
-    ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-    sync_send(plan.sync_fd, MsgType::Committed, 0, nullptr, 0, Side::Child);
-    close_raw(plan.sync_fd);
+    ready_and_commit(plan.sync_fd); // exec -d outlives husk from here
     close_inherited(plan.preserve_fds, -1);
     exec_or_die(exec);
 }

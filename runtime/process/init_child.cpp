@@ -127,12 +127,7 @@ void init_main(const InitPlan& plan)
     }
     ExecPlan exec = CHILD_TRY(plan, finish_process(proc, plan.seccomp, plan.parent_pid));
 
-    sync_send(plan.sync_fd, MsgType::Ready, 0, nullptr, 0, Side::Child);
-    if (!sync_recv(plan.sync_fd, msg) || msg.type != MsgType::Commit)
-        ::_exit(1);
-    ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-    sync_send(plan.sync_fd, MsgType::Committed, 0, nullptr, 0, Side::Child);
-    close_raw(plan.sync_fd);
+    ready_and_commit(plan.sync_fd);
     int fifo = move_above_preserved(plan.exec_fifo_fd, plan.preserve_fds);
     close_inherited(plan.preserve_fds, fifo);
 

@@ -254,6 +254,17 @@ Result<ExecPlan> finish_process(const spec::Process& p, const seccomp::Program* 
     return exec;
 }
 
+void ready_and_commit(int sync_fd)
+{
+    SyncMsg msg;
+    sync_send(sync_fd, MsgType::Ready, 0, nullptr, 0, Side::Child);
+    if (!sync_recv(sync_fd, msg) || msg.type != MsgType::Commit)
+        ::_exit(1);
+    ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    sync_send(sync_fd, MsgType::Committed, 0, nullptr, 0, Side::Child);
+    close_raw(sync_fd);
+}
+
 void fail_to_parent(int sync_fd, const Error& err)
 {
     sync_send(sync_fd, MsgType::Error, err.code(), err.what().c_str(), 0, Side::Child);

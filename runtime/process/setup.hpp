@@ -60,6 +60,11 @@ Result<ExecPlan> finish_process(const spec::Process& p, const seccomp::Program* 
         std::move(child_try_result_).value();                                  \
     })
 
+// The child's end of Ready -> Commit -> Committed: tells husk it is set up, waits to be
+// committed (exits if husk dies instead), stops dying with husk, acknowledges, and closes
+// the sync socket. From here on the process lives on its own.
+void ready_and_commit(int sync_fd);
+
 // execve; on failure writes "husk: exec PATH: error" to stderr and _exits with 127.
 [[noreturn]] void exec_or_die(const ExecPlan& plan);
 
