@@ -4,6 +4,8 @@
 // resources.cpp; this file probes the host for them, enables v2 controllers and writes.
 #include "cgroups/manager.hpp"
 
+#include "cgroups/device_filter.hpp"
+
 #include "common/fs.hpp"
 #include "common/log.hpp"
 
@@ -15,6 +17,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sstream>
+#include <map>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -454,8 +459,11 @@ public:
             if (!h.v2 && h.controllers == "devices")
                 devices = &h;
         if (!devices) {
-            if (m_mode == Mode::Unified)
-                log::warn("device rules are not enforced on cgroup v2 by this husk build (no eBPF filter yet)");
+            if (m_mode == Mode::Unified) {
+                if (const Hierarchy* h = unified())
+                    return attach_device_program(h->dir, rules);
+            }
+            log::warn("device rules are not enforced: this host mounts no devices controller");
             return {};
         }
         // Start from nothing, then the rules in order: the last matching rule wins.
@@ -503,6 +511,47 @@ public:
         if (limits.memory.check_before_update)
             TRY(check_memory_usage(limits));
         return write_in_order(writes);
+    }
+
+    Result<Stats> stats() const override
+    {
+        if (m_mode == Mode::Unified) {
+            const Hierarchy* h = unified();
+            if (!h)
+                return fail("no cgroup v2 hierarchy to read stats from");
+            return read_stats_v2(h->dir);
+        }
+        std::map<std::string, std::string> dirs;
+        for (const auto& h : m_hierarchies)
+            if (!h.v2)
+                for (const auto& c : split(h.controllers, ','))
+                    dirs.emplace(c, h.dir);
+        return read_stats_v1(dirs);
+    }
+
+    Result<Fd> watch_oom() const override
+    {
+        if (m_mode == Mode::Unified) {
+            const Hierarchy* h = unified();
+            if (!h)
+                return fail("no cgroup v2 hierarchy to watch");
+            Fd in(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+            if (!in)
+                return fail_errno("inotify_init1");
+            if (::inotify_add_watch(in.get(), (h->dir + "/memory.events").c_str(), IN_MODIFY) < 0)
+                return fail_errno("watch " + h->dir + "/memory.events");
+            return in;
+        }
+        const Hierarchy* h = v1("memory");
+        if (!h)
+            return fail("the cgroup v1 memory controller is not mounted: no OOM events");
+        Fd event(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        if (!event)
+            return fail_errno("eventfd");
+        Fd control = TRY_CTX(fs::open(h->dir + "/memory.oom_control", O_RDONLY | O_CLOEXEC), "watch OOM events");
+        std::string line = std::to_string(event.get()) + " " + std::to_string(control.get());
+        TRY_CTX(fs::write_file(h->dir + "/cgroup.event_control", line), "register for OOM events");
+        return event;
     }
 
 private:

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "cgroups/resources.hpp"
+#include "cgroups/stats.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 
@@ -55,9 +56,15 @@ public:
     // name the file and value ("set memory.limit_in_bytes to 4096: Device or resource busy")
     // or the setting this host cannot honour; the writes before a failure stay in place.
     virtual Result<> apply(const Limits& limits) = 0;
-    // Device access rules, replacing what was there: v1 devices.deny/allow. (cgroup v2
-    // needs an eBPF program, which husk does not load yet: a warning says so.)
+    // Device access rules, replacing what was there: v1 devices.deny/allow; v2 an eBPF
+    // device program (device_filter.hpp), swapped for the old one atomically.
     virtual Result<> set_device_rules(const std::vector<DeviceRule>& rules) = 0;
+    // What the cgroup has used so far (`events --stats`, the shim's metrics).
+    virtual Result<Stats> stats() const = 0;
+    // An fd that turns readable when the cgroup meets its memory limit: v1 an eventfd on
+    // memory.oom_control (each wakeup is an OOM), v2 an inotify watch of memory.events
+    // (compare Stats::oom_kills/memory.events to tell an OOM from other events).
+    virtual Result<Fd> watch_oom() const = 0;
     // `husk update`: the same writes on a live container.
     Result<> update(const Limits& limits) { return apply(limits); }
 };
