@@ -4,6 +4,7 @@
 #include "common/fs.hpp"
 #include "common/log.hpp"
 #include "common/sys.hpp"
+#include "runtime/cgroup_limits.hpp"
 #include "runtime/hooks/hooks.hpp"
 #include "runtime/notify_socket.hpp"
 #include "runtime/process/exec.hpp"
@@ -14,6 +15,7 @@
 #include "runtime/terminal/console.hpp"
 
 #include <csignal>
+#include <nlohmann/json.hpp>
 #include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
@@ -600,6 +602,45 @@ Result<> Runtime::resume(const std::string& id)
         return fail("container not paused");
     auto cg = TRY(cgroups::reopen_manager(st.cgroup_dirs));
     return cg->set_frozen(false);
+}
+
+Result<> Runtime::update(const std::string& id, const std::string& resources_json)
+{
+    auto resources = TRY(spec::parse_resources(resources_json));
+    state::ContainerDir dir = TRY(m_store.open(id));
+    auto st = TRY(load_state(dir, id));
+    if (status_of(dir, st) == state::Status::Stopped)
+        return fail("container " + id + " is not running");
+    if (st.cgroup_dirs.empty())
+        return fail("container " + id + " has no cgroup to update");
+    auto cg = TRY(cgroups::reopen_manager(st.cgroup_dirs));
+    TRY(cg->update(to_limits(resources)));
+
+    // The saved config takes the new values, so that a later update of devices starts
+    // from the container's own rules, and so does anything reading the config.
+    auto text = TRY(fs::read_file(dir.file("config.json")));
+    auto doc = nlohmann::json::parse(text, nullptr, false);
+    auto patch = nlohmann::json::parse(resources_json, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object())
+        return fail("saved config of " + id + " is not a JSON object");
+    doc["linux"]["resources"].merge_patch(patch);
+    std::string merged = doc.dump();
+    if (patch.contains("devices")) {
+        auto config = TRY_CTX(spec::parse_config(merged, st.bundle), "updated config of " + id);
+        TRY(cg->set_device_rules(device_rules(config)));
+    }
+    return fs::write_file_atomic(dir.fd(), "config.json", merged, 0600);
+}
+
+Result<std::unique_ptr<cgroups::Manager>> Runtime::cgroup(const std::string& id)
+{
+    state::ContainerDir dir = TRY(m_store.open(id, state::Lock::Shared));
+    auto st = TRY(load_state(dir, id));
+    if (status_of(dir, st) == state::Status::Stopped)
+        return fail("container " + id + " is not running");
+    if (st.cgroup_dirs.empty())
+        return fail("container " + id + " has no cgroup");
+    return cgroups::reopen_manager(st.cgroup_dirs);
 }
 
 Result<std::vector<pid_t>> Runtime::pids(const std::string& id)

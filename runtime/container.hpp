@@ -2,10 +2,12 @@
 // list. Each operation takes the container's lock in the state store for its duration.
 #pragma once
 
+#include "cgroups/manager.hpp"
 #include "common/error.hpp"
 #include "runtime/state/store.hpp"
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -74,6 +76,12 @@ public:
     Result<StateView> state(const std::string& id);
     Result<> pause(const std::string& id);
     Result<> resume(const std::string& id);
+    // `update`: applies a linux.resources document (JSON, unset fields left alone) to a
+    // live container and records it in the saved config; device rules are replaced when
+    // the document has "devices".
+    Result<> update(const std::string& id, const std::string& resources_json);
+    // The cgroup of a container that is not stopped (events, stats).
+    Result<std::unique_ptr<cgroups::Manager>> cgroup(const std::string& id);
     // The processes of a running container (for ps).
     Result<std::vector<pid_t>> pids(const std::string& id);
     Result<> kill(const std::string& id, int sig, bool all);

@@ -69,6 +69,8 @@ int main(int argc, char** argv)
     register_exec(app, ctx);
     register_pause(app, ctx);
     register_ps(app, ctx);
+    register_update(app, ctx);
+    register_events(app, ctx);
     auto* help = app.add_subcommand("help", "shows a list of commands or help for one command");
     std::vector<std::string> help_topic;
     help->add_option("command", help_topic);

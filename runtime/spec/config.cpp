@@ -1029,6 +1029,16 @@ Result<Process> parse_process(std::string_view json_text)
     }
 }
 
+Result<Resources> parse_resources(std::string_view json_text)
+{
+    try {
+        json doc = TRY(parse_json(json_text, "resources"));
+        return parse_resources(doc, "resources");
+    } catch (const json::exception& e) {
+        return fail(std::string("resources: ") + e.what());
+    }
+}
+
 std::optional<int> capability_from_name(std::string_view name)
 {
     for (size_t i = 0; i < std::size(capability_names); ++i)

@@ -250,6 +250,10 @@ Result<Config> load_config(const std::string& bundle);
 // error paths as inside config.json (prefixed "process.").
 Result<Process> parse_process(std::string_view json_text);
 
+// Parses one OCI "linux.resources" object (as `update -r FILE` takes), errors prefixed
+// "resources.".
+Result<Resources> parse_resources(std::string_view json_text);
+
 // The config.json `husk spec` writes: the same document runc's `spec` writes
 // (rootless: the variant with a user namespace mapped to the caller).
 std::string default_spec_json(bool rootless, uint32_t uid, uint32_t gid);
