@@ -360,8 +360,13 @@ Result<WritePlan> v2_writes(const Limits& l, const HostFacts& facts)
     if (l.pids_limit && *l.pids_limit != 0)
         plan.add("pids", "pids.max", v2_num(*l.pids_limit));
     v2_io(l.block_io, facts, plan);
-    for (const auto& h : l.hugepages)
+    for (const auto& h : l.hugepages) {
         plan.add("hugetlb", "hugetlb." + h.page_size + ".max", num(h.limit));
+        // Reservations are limited alike where the kernel accounts them (5.7+), so that
+        // a mapping cannot reserve pages that faulting in would then fail on.
+        plan.add("hugetlb", "hugetlb." + h.page_size + ".rsvd.max", num(h.limit));
+        plan.last().skip_if_missing = true;
+    }
     for (const auto& [dev, r] : l.rdma) {
         if (!r.hca_handles && !r.hca_objects)
             continue;

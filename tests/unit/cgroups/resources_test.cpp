@@ -541,8 +541,16 @@ TEST_CASE("cgroups v2: cpuset, hugetlb, rdma")
                              { "cpuset", "cpuset.cpus", "0" },
                              { "cpuset", "cpuset.mems", "0" },
                              { "hugetlb", "hugetlb.2MB.max", "2097152" },
+                             { "hugetlb", "hugetlb.2MB.rsvd.max", "2097152" },
                              { "rdma", "rdma.max", "mlx4_0 hca_handle=2" },
                          });
+    // Kernels before 5.7 have no reservation files: that write may be skipped.
+    auto plan = v2(l);
+    auto rsvd = std::find_if(plan.writes.begin(), plan.writes.end(),
+                             [](const Write& w) { return w.file == "hugetlb.2MB.rsvd.max"; });
+    REQUIRE(rsvd != plan.writes.end());
+    CHECK(rsvd->skip_if_missing);
+    CHECK_FALSE(plan.writes.front().skip_if_missing);
 }
 
 TEST_CASE("cgroups v2: unified keys are written verbatim, last, with their controller")
