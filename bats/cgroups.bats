@@ -17,6 +17,9 @@ teardown() {
 @test "memory limit" {
 	requires_controller memory
 	update_config '.linux.resources.memory = {"limit": 33554432}'
+	# On v2 the container sees its own cgroup at /sys/fs/cgroup through a cgroup namespace
+	# (without one, runc mounts the hierarchy's root there).
+	cgroup_v2 && update_config '.linux.namespaces += [{"type": "cgroup"}]'
 	if cgroup_v2; then
 		run_in_container cat /sys/fs/cgroup/memory.max
 	else

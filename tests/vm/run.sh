@@ -469,7 +469,12 @@ on_signal() {
 	exit 3
 }
 trap on_signal INT TERM HUP
-trap '[ -n "$QEMU_PID" ] && kill -KILL "$QEMU_PID" 2>/dev/null' EXIT
+on_exit() {
+	[ -n "$QEMU_PID" ] && kill -KILL "$QEMU_PID" 2>/dev/null
+	# The runtime's copy and the initramfs tree are large and rebuilt every run; logs stay.
+	rm -rf "$SHARE/bin" "$OUT/initramfs"
+}
+trap on_exit EXIT
 
 # First lines QEMU printed on stderr, for a failure message.
 qemu_said() {
