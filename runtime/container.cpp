@@ -161,6 +161,16 @@ void wait_gone(int pidfd, int timeout_ms)
     }
 }
 
+// The cgroup of a container that has not stopped (update, events).
+Result<std::unique_ptr<cgroups::Manager>> live_cgroup(const state::ContainerDir& dir, const state::ContainerState& st)
+{
+    if (status_of(dir, st) == state::Status::Stopped)
+        return fail("container " + st.id + " is not running");
+    if (st.cgroup_dirs.empty())
+        return fail("container " + st.id + " has no cgroup");
+    return cgroups::reopen_manager(st.cgroup_dirs);
+}
+
 // The config recorded at create.
 Result<spec::Config> saved_config(const state::ContainerDir& dir, const state::ContainerState& st)
 {
@@ -609,11 +619,7 @@ Result<> Runtime::update(const std::string& id, const std::string& resources_jso
     auto resources = TRY(spec::parse_resources(resources_json));
     state::ContainerDir dir = TRY(m_store.open(id));
     auto st = TRY(load_state(dir, id));
-    if (status_of(dir, st) == state::Status::Stopped)
-        return fail("container " + id + " is not running");
-    if (st.cgroup_dirs.empty())
-        return fail("container " + id + " has no cgroup to update");
-    auto cg = TRY(cgroups::reopen_manager(st.cgroup_dirs));
+    auto cg = TRY(live_cgroup(dir, st));
     TRY(cg->update(to_limits(resources)));
 
     // The saved config takes the new values, so that a later update of devices starts
@@ -636,11 +642,7 @@ Result<std::unique_ptr<cgroups::Manager>> Runtime::cgroup(const std::string& id)
 {
     state::ContainerDir dir = TRY(m_store.open(id, state::Lock::Shared));
     auto st = TRY(load_state(dir, id));
-    if (status_of(dir, st) == state::Status::Stopped)
-        return fail("container " + id + " is not running");
-    if (st.cgroup_dirs.empty())
-        return fail("container " + id + " has no cgroup");
-    return cgroups::reopen_manager(st.cgroup_dirs);
+    return live_cgroup(dir, st);
 }
 
 Result<std::vector<pid_t>> Runtime::pids(const std::string& id)

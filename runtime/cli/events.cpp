@@ -41,6 +41,13 @@ Result<int> stream(Runtime& rt, const std::string& id, std::chrono::nanoseconds 
     using clock = std::chrono::steady_clock;
     auto cg = TRY(rt.cgroup(id));
     uint64_t oom_kills = TRY(cg->stats()).oom_kills;
+    // An oom event for every rise of the kill counter since the last look.
+    auto report_oom = [&](const cgroups::Stats& s) {
+        if (s.oom_kills > oom_kills) {
+            oom_kills = s.oom_kills;
+            print_line(events::oom_event(id));
+        }
+    };
     auto watch = cg->watch_oom();
     if (!watch)
         log::warn("no OOM events for " + id + ": " + watch.error().message());
@@ -57,11 +64,8 @@ Result<int> stream(Runtime& rt, const std::string& id, std::chrono::nanoseconds 
             }
             // A wakeup is a hint (v2: any memory event; v1: also the cgroup's removal): the
             // OOM kill counter says whether it was one.
-            auto s = cg->stats();
-            if (s && s->oom_kills > oom_kills) {
-                oom_kills = s->oom_kills;
-                print_line(events::oom_event(id));
-            }
+            if (auto s = cg->stats())
+                report_oom(*s);
             if (stopped(rt, id))
                 return 0;
         }
@@ -75,10 +79,7 @@ Result<int> stream(Runtime& rt, const std::string& id, std::chrono::nanoseconds 
             log::warn("stats of " + id + ": " + s.error().message());
             continue;
         }
-        if (s->oom_kills > oom_kills) {
-            oom_kills = s->oom_kills;
-            print_line(events::oom_event(id));
-        }
+        report_oom(*s);
         print_line(events::stats_event(id, *s));
     }
 }
