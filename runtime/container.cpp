@@ -275,8 +275,6 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
         }
     }
     auto filter = TRY(seccomp::compile(config.linux.seccomp_json));
-    if (filter.needs_listener)
-        return fail("linux.seccomp: SCMP_ACT_NOTIFY is not supported by this husk build yet");
 
     state::ContainerDir dir = TRY(store.create(options.id));
     std::unique_ptr<cgroups::Manager> cgroup; // outlives the cleanup that may use it
@@ -577,6 +575,10 @@ Result<int> Runtime::exec(const ExecOptions& options)
         eo.console_socket = pair ? pair->child_end() : console.borrow();
         eo.preserve_fds = options.preserve_fds;
         eo.seccomp = filter.code.empty() ? nullptr : &filter;
+        if (filter.needs_listener) {
+            auto status = status_of(dir, st);
+            eo.state_json = hooks::state_json(hook_state_of(st, std::string(state::status_name(status)).c_str(), st.pid));
+        }
         child.emplace(TRY(process::spawn_exec(eo)));
         if (pair) {
             pair->close_child_end();

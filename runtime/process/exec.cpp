@@ -59,7 +59,7 @@ struct ExecPlanForChild {
         // Its own session, like a process started from a shell, not husk's process group.
         ::setsid();
     }
-    ExecPlan exec = CHILD_TRY(plan, finish_process(proc, plan.seccomp, plan.parent_pid));
+    ExecPlan exec = CHILD_TRY(plan, finish_process(proc, plan.seccomp, plan.parent_pid, plan.sync_fd));
 
     ready_and_commit(plan.sync_fd); // exec -d outlives husk from here
     close_inherited(plan.preserve_fds, -1);
@@ -151,7 +151,8 @@ Result<ExecProcess> spawn_exec(const ExecOptions& options)
     if (!sync_send(plan.parent_sync_fd, MsgType::Go))
         return fail("the exec'd process died before it started");
     SyncMsg msg;
-    if (!sync_recv(plan.parent_sync_fd, msg))
+    ListenerHandoff handoff { options.seccomp, pid, options.state_json };
+    if (!TRY(recv_from_child(plan.parent_sync_fd, msg, handoff)))
         return fail("the exec'd process died before it started");
     if (msg.type == MsgType::Error)
         return std::unexpected(Error(msg.err, msg.text));

@@ -22,6 +22,8 @@ struct ExecOptions {
     BorrowedFd console_socket;          // process->terminal: the pty master goes there
     int preserve_fds = 0;
     const seccomp::Program* seccomp = nullptr;
+    // The container's state, for a seccomp notify agent (linux.seccomp.listenerPath).
+    std::string state_json;
 };
 
 // The started process. Until commit(), destroying it kills and reaps it.

@@ -7,6 +7,7 @@
 #include "runtime/cgroup_limits.hpp"
 #include "runtime/process/init_plan.hpp"
 #include "runtime/process/parent_ns.hpp"
+#include "runtime/process/setup.hpp"
 #include "runtime/process/sync.hpp"
 
 #include <csignal>
@@ -268,8 +269,18 @@ Result<InitProcess> spawn_init(const InitOptions& options)
     BorrowedFd sync(plan.parent_sync_fd);
     if (!sync_send(sync.get(), MsgType::Go, 0, nullptr, pid))
         return fail(describe_exit(pid));
+    hooks::HookState creating = options.hook_state;
+    creating.pid = pid;
+    creating.status = "creating";
+    ListenerHandoff handoff { options.seccomp, pid, options.seccomp && options.seccomp->needs_listener ? hooks::state_json(creating) : std::string() };
+    auto receive = [&](SyncMsg& m) -> Result<bool> {
+        auto r = recv_from_child(sync.get(), m, handoff);
+        if (!r)
+            init.abort();
+        return r;
+    };
     SyncMsg msg;
-    bool got = sync_recv(sync.get(), msg);
+    bool got = TRY(receive(msg));
     // Limits go on once the init is in its cgroup and has built its root (so a limit
     // below what it already uses fails here, clearly, not as an OOM kill later).
     if (got && options.cgroup && (msg.type == MsgType::CreateRuntimeHooks || msg.type == MsgType::Ready)) {
@@ -283,15 +294,12 @@ Result<InitProcess> spawn_init(const InitOptions& options)
         }
     }
     if (got && msg.type == MsgType::CreateRuntimeHooks) {
-        hooks::HookState hs = options.hook_state;
-        hs.pid = pid;
-        hs.status = "creating";
-        std::string state = hooks::state_json(hs);
+        std::string state = hooks::state_json(creating);
         TRY(hooks::run(config.hooks.prestart, "prestart", state));
         TRY(hooks::run(config.hooks.create_runtime, "createRuntime", state));
         if (!sync_send(sync.get(), MsgType::HooksDone))
             return fail(describe_exit(pid));
-        got = sync_recv(sync.get(), msg);
+        got = TRY(receive(msg));
     }
     if (!got) {
         std::string why = describe_exit(pid);

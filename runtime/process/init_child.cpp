@@ -125,7 +125,7 @@ void init_main(const InitPlan& plan)
         CHILD_TRY(plan, terminal::setup_console(BorrowedFd(plan.console_socket_fd), proc.console_size, proc.user.uid));
         close_raw(plan.console_socket_fd);
     }
-    ExecPlan exec = CHILD_TRY(plan, finish_process(proc, plan.seccomp, plan.parent_pid));
+    ExecPlan exec = CHILD_TRY(plan, finish_process(proc, plan.seccomp, plan.parent_pid, plan.sync_fd));
 
     ready_and_commit(plan.sync_fd);
     int fifo = move_above_preserved(plan.exec_fifo_fd, plan.preserve_fds);

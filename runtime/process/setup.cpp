@@ -228,20 +228,25 @@ Result<> set_exec_labels(const spec::Process& p)
     return {};
 }
 
-Result<> load_seccomp(const seccomp::Program& program)
+Result<> load_seccomp(const seccomp::Program& program, int sync_fd)
 {
     int listener = TRY(seccomp::load(program));
-    if (listener >= 0)
-        close_raw(listener);
+    if (listener < 0)
+        return {};
+    // First thing after the load: until the agent holds the fd, a notifying syscall blocks.
+    bool sent = sync_send_fd(sync_fd, MsgType::SeccompListener, listener);
+    close_raw(listener);
+    if (!sent)
+        return fail_errno("send the seccomp listener to husk");
     return {};
 }
 
-Result<ExecPlan> finish_process(const spec::Process& p, const seccomp::Program* filter, pid_t parent)
+Result<ExecPlan> finish_process(const spec::Process& p, const seccomp::Program* filter, pid_t parent, int sync_fd)
 {
     TRY(set_rlimits(p));
     TRY(set_exec_labels(p));
     if (filter && !p.no_new_privileges)
-        TRY(load_seccomp(*filter));
+        TRY(load_seccomp(*filter, sync_fd));
     TRY(set_user(p, parent));
     if (p.no_new_privileges)
         TRY(sys_check(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)"));
@@ -250,8 +255,23 @@ Result<ExecPlan> finish_process(const spec::Process& p, const seccomp::Program* 
     ::umask(p.user.umask ? static_cast<mode_t>(*p.user.umask) : 0022);
     // With no_new_privs the filter comes last, so few of husk's own syscalls meet it.
     if (filter && p.no_new_privileges)
-        TRY(load_seccomp(*filter));
+        TRY(load_seccomp(*filter, sync_fd));
     return exec;
+}
+
+Result<bool> recv_from_child(int sync_fd, SyncMsg& msg, const ListenerHandoff& handoff)
+{
+    for (;;) {
+        int fd = -1;
+        if (!sync_recv_fd(sync_fd, msg, &fd))
+            return false;
+        Fd received(fd);
+        if (msg.type != MsgType::SeccompListener)
+            return true;
+        if (!received || !handoff.filter || !handoff.filter->needs_listener)
+            return fail("seccomp: unexpected listener message from the container process");
+        TRY(seccomp::send_to_listener(*handoff.filter, received.get(), handoff.pid, handoff.state_json));
+    }
 }
 
 void ready_and_commit(int sync_fd)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "common/error.hpp"
+#include "runtime/process/sync.hpp"
 #include "runtime/seccomp/seccomp.hpp"
 #include "runtime/spec/config.hpp"
 
@@ -46,7 +47,20 @@ int move_above_preserved(int fd, int preserve_fds);
 // rlimits and LSM labels while privileged, the seccomp filter before the user change when
 // it needs CAP_SYS_ADMIN (no no_new_privs) or else as late as possible, the user and
 // capabilities, no_new_privs, the program and its cwd, the umask.
-Result<ExecPlan> finish_process(const spec::Process& p, const seccomp::Program* filter, pid_t parent);
+// A notify listener goes to husk over `sync_fd` as soon as the filter is loaded.
+Result<ExecPlan> finish_process(const spec::Process& p, const seccomp::Program* filter, pid_t parent, int sync_fd);
+
+// husk's side: what a seccomp notify agent is told about the process (its pid in husk's
+// pid namespace and the container state as JSON).
+struct ListenerHandoff {
+    const seccomp::Program* filter = nullptr;
+    pid_t pid = 0;
+    std::string state_json;
+};
+// Receives the child's next message. A SeccompListener message on the way is handled here:
+// its fd goes to the agent at the filter's listenerPath, then the next message is read.
+// false when the child closed the socket (died); an error when the agent cannot be reached.
+Result<bool> recv_from_child(int sync_fd, SyncMsg& msg, const ListenerHandoff& handoff);
 
 // A child's failure: the error goes to husk over the sync socket, then the child exits.
 [[noreturn]] void fail_to_parent(int sync_fd, const Error& err);
@@ -73,8 +87,8 @@ void ready_and_commit(int sync_fd);
 // other runtimes do, so one config serves both kinds of hosts.
 Result<> set_exec_labels(const spec::Process& p);
 
-// Installs a compiled seccomp filter (notify listeners are not handed out yet).
-Result<> load_seccomp(const seccomp::Program& program);
+// Installs a compiled seccomp filter; a notify listener fd is sent to husk over sync_fd.
+Result<> load_seccomp(const seccomp::Program& program, int sync_fd);
 
 std::string env_value(const std::vector<std::string>& env, std::string_view key);
 

@@ -9,6 +9,8 @@
 //                          <-----------------  CreateRuntimeHooks (only when there are any)
 //   runs prestart, createRuntime hooks
 //   HooksDone ------------------------------>  createContainer hooks, pivot_root, process setup
+//                          <-----------------  SeccompListener + fd (SCMP_ACT_NOTIFY only)
+//   hands the fd and the state to the agent
 //                          <-----------------  Ready (or Error, then exits)
 //   writes state.json and the pid file
 //   Commit --------------------------------->  clears its parent-death signal
@@ -33,6 +35,10 @@ enum class MsgType : uint32_t {
     Committed = 101,
     Error = 102,
     CreateRuntimeHooks = 103,
+    // Carries the seccomp notify listener fd (SCM_RIGHTS), sent right after the filter is
+    // loaded: the process may block on a notifying syscall from then on, until the agent
+    // has the fd.
+    SeccompListener = 104,
 };
 
 struct SyncMsg {
@@ -51,5 +57,11 @@ enum class Side { Parent, Child };
 bool sync_send(int fd, MsgType type, int err = 0, const char* text = nullptr, int64_t value = 0,
                Side side = Side::Parent);
 bool sync_recv(int fd, SyncMsg& msg);
+
+// The same with one descriptor attached (SCM_RIGHTS). The child side sends with sendmsg;
+// the receiving side gets the descriptor close-on-exec in `*received` (-1 when the message
+// carried none).
+bool sync_send_fd(int fd, MsgType type, int passed);
+bool sync_recv_fd(int fd, SyncMsg& msg, int* received);
 
 } // namespace husk::process

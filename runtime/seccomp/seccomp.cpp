@@ -20,6 +20,9 @@
 #include <linux/seccomp.h>
 #include <memory>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <cstring>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -365,11 +368,12 @@ Result<std::optional<Profile>> read_profile(const json& doc)
             if (rule.action == SCMP_ACT_NOTIFY) {
                 if (p.listener_path.empty())
                     return bad(join(rule.path, "action"), "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath");
-                // The init writes the listener fd's number to its parent after loading the
-                // filter: a notifying write would wait for an agent that never gets the fd.
+                // The process sends the listener fd to husk with sendmsg right after loading
+                // the filter, then reports with write: notifying either would wait for an
+                // agent that never gets the fd.
                 for (size_t n = 0; n < rule.names.size(); n++)
-                    if (rule.names[n] == "write")
-                        return bad(rule.name_paths[n], "SCMP_ACT_NOTIFY cannot be used for write");
+                    if (rule.names[n] == "write" || rule.names[n] == "sendmsg")
+                        return bad(rule.name_paths[n], "SCMP_ACT_NOTIFY cannot be used for " + rule.names[n]);
                 p.uses_notify = true;
             }
             p.rules.push_back(std::move(rule));
@@ -551,6 +555,64 @@ Result<int> load(const Program& program)
     return program.needs_listener ? static_cast<int>(rc) : -1;
 }
 
+Result<> send_to_listener(const Program& program, int listener_fd, pid_t pid, std::string_view state_json)
+{
+    const std::string& path = program.listener_path;
+    std::string what = "seccomp listener " + path;
+    sockaddr_un addr {};
+    addr.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof addr.sun_path)
+        return fail(what + ": the path must be 1 to " + std::to_string(sizeof addr.sun_path - 1) + " bytes");
+    std::memcpy(addr.sun_path, path.data(), path.size());
+
+    json state = json::parse(state_json.begin(), state_json.end(), nullptr, false);
+    if (state.is_discarded())
+        return fail(what + ": bad container state");
+    json message = {
+        {"ociVersion", "1.1.0"},
+        {"fds", json::array({"seccompFd"})},
+        {"pid", pid},
+        {"metadata", program.listener_metadata},
+        {"state", std::move(state)},
+    };
+    std::string text = message.dump();
+
+    Fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!sock)
+        return fail_errno(what + ": socket");
+    int rc;
+    while ((rc = ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr)) < 0 && errno == EINTR) {
+    }
+    if (rc < 0)
+        return fail_errno(what + ": connect");
+
+    // The fd goes with the first bytes; the rest of a long state follows on the stream.
+    size_t done = 0;
+    while (done < text.size()) {
+        iovec iov { text.data() + done, text.size() - done };
+        msghdr mh {};
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+        if (done == 0) {
+            mh.msg_control = control;
+            mh.msg_controllen = sizeof control;
+            cmsghdr* c = CMSG_FIRSTHDR(&mh);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sizeof(int));
+            std::memcpy(CMSG_DATA(c), &listener_fd, sizeof(int));
+        }
+        ssize_t n = ::sendmsg(sock.get(), &mh, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return fail_errno(what + ": send the container process state");
+        done += static_cast<size_t>(n);
+    }
+    return {};
+}
+
 std::string cache_key(std::string_view seccomp_json)
 {
     uint64_t hash = 0xcbf29ce484222325ULL; // FNV-1a 64 offset basis
@@ -582,8 +644,7 @@ Supported supported()
 {
     Supported out;
     for (const auto& a : action_names)
-        if (a.action != SCMP_ACT_NOTIFY) // refused at create until listeners are handed out
-            out.actions.emplace_back(a.name);
+        out.actions.emplace_back(a.name);
     for (const auto& o : operator_names)
         out.operators.emplace_back(o.name);
     static const char* archs[] = { "X86", "X86_64", "X32", "ARM", "AARCH64", "MIPS", "MIPS64", "MIPS64N32",

@@ -8,6 +8,7 @@
 
 #include <linux/filter.h>
 #include <string>
+#include <sys/types.h>
 #include <string_view>
 #include <vector>
 
@@ -39,6 +40,13 @@ Result<Program> compile(std::string_view seccomp_json);
 // caller needs CAP_SYS_ADMIN. Returns the notify listener fd when program.needs_listener,
 // else -1 (also for an empty program, which loads nothing).
 Result<int> load(const Program& program);
+
+// Hands a notify listener fd to the agent listening at program.listener_path: one message
+// on a new AF_UNIX stream connection, the fd attached (SCM_RIGHTS), whose bytes are the
+// runtime-spec "container process state" JSON: ociVersion, fds ["seccompFd"], pid (in
+// husk's pid namespace), metadata (listenerMetadata) and state (`state_json`, the
+// container's state object).
+Result<> send_to_listener(const Program& program, int listener_fd, pid_t pid, std::string_view state_json);
 
 // A key for caching compiled programs: 16 hex digits of a 64-bit FNV-1a hash over the JSON
 // text, the libseccomp version and the kernel release and machine (a compiled program is
