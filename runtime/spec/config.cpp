@@ -333,9 +333,25 @@ Result<std::string> read_absolute_path(const json& obj, const char* key, const s
     return value;
 }
 
+// Parsing is iterative, but dump() recurses (linux.seccomp is handed on as text; `update`
+// re-serializes the saved config), so a few hundred kB of "[[[[" would overflow the stack.
+// No real config comes near this; Go's encoding/json draws its own line at 10000.
+constexpr int max_nesting = 1000;
+
 Result<json> parse_json(std::string_view text, std::string_view what)
 {
-    json doc = json::parse(text.begin(), text.end(), nullptr, false);
+    bool too_deep = false;
+    auto limit_depth = [&](int depth, json::parse_event_t event, json&) {
+        if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+            depth >= max_nesting) {
+            too_deep = true;
+            return false; // skip the rest of this value rather than build it
+        }
+        return true;
+    };
+    json doc = json::parse(text.begin(), text.end(), limit_depth, false);
+    if (!doc.is_discarded() && too_deep)
+        return fail(std::string(what) + ": nested more than " + std::to_string(max_nesting) + " levels deep");
     if (!doc.is_discarded()) {
         if (!doc.is_object())
             return fail(std::string(what) + ": expected a JSON object");

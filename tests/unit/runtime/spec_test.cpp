@@ -606,6 +606,34 @@ TEST_CASE("spec: malformed JSON")
     CHECK(array.error().message() == "config.json: expected a JSON object");
 }
 
+// linux.seccomp is serialized again for the seccomp module, recursively: 100000 levels of
+// "[" under it (200 kB) used to overflow the stack instead of failing.
+TEST_CASE("spec: deeply nested documents are refused, not recursed into")
+{
+    auto nested = [](size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+    REQUIRE(parse_patched(R"({"linux": {"seccomp": {"x": 0}}})").has_value());
+
+    std::string text = patched(R"({"linux": {"seccomp": {"x": 0}}})");
+    auto at = text.find("\"x\":0");
+    REQUIRE(at != std::string::npos);
+    text.replace(at + 4, 1, nested(100000));
+    auto c = parse_config(text, bundle);
+    REQUIRE_FALSE(c.has_value());
+    CHECK(c.error().message() == "config.json: nested more than 1000 levels deep");
+
+    auto r = parse_resources(R"({"unified": )" + nested(5000) + "}");
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().message() == "resources: nested more than 1000 levels deep");
+
+    // Up to the limit, extra fields are ignored as ever: the document itself is one level.
+    std::string ok = patched(R"({"annotations": {"a": "b"}})");
+    ok.insert(ok.size() - 1, R"(,"x":)" + nested(999));
+    CHECK(parse_config(ok, bundle).has_value());
+    ok = patched(R"({"annotations": {"a": "b"}})");
+    ok.insert(ok.size() - 1, R"(,"x":)" + nested(1000));
+    CHECK_FALSE(parse_config(ok, bundle).has_value());
+}
+
 TEST_CASE("spec: bad top level and root")
 {
     const BadCase cases[] = {
