@@ -49,6 +49,43 @@ teardown() {
 	check_no_leftovers "$CID"
 }
 
+# CVE-2019-5736: the runtime's own binary, visible inside the container as /proc/PID/exe of
+# the init until start (and of every process the runtime puts in), must never be writable
+# from there. The strongest in-container attacker short of a host mount: a process exec'd
+# with CAP_SYS_PTRACE (which passes the non-dumpable check) opens the init's exe while the
+# runtime still runs it, and once the container has started and every runtime process has
+# exited, reopens it for writing through /proc/self/fd. The runtime under test is a copy,
+# so a failure damages only the copy.
+@test "CVE-2019-5736: the container cannot write to the runtime binary through /proc/PID/exe" {
+	local real=$RUNTIME before after
+	cp "$RUNTIME" "$TEST_DIR/runtime-copy"
+	RUNTIME="$TEST_DIR/runtime-copy"
+	before=$(sha256sum <"$RUNTIME")
+	set_args sleep 600
+	create_container
+	runtime_detached exec -d --cap CAP_SYS_PTRACE "$CID" sh -c '
+		exec 3</proc/1/exe || { echo NOOPEN >/tmp/result; exit; }
+		while [ "$(cat /proc/1/comm)" != sleep ]; do usleep 10000; done
+		for i in $(seq 100); do
+			if echo pwned 2>/dev/null >/proc/self/fd/3; then echo WROTE >/tmp/result; exit; fi
+			usleep 30000
+		done
+		echo REFUSED >/tmp/result'
+	assert_success
+	run runtime start "$CID"
+	assert_success
+	wait_for_file "$BUNDLE/rootfs/tmp/result"
+	after=$(sha256sum <"$RUNTIME")
+	# From here the real runtime cleans up, whatever became of the copy.
+	RUNTIME=$real
+	run cat "$BUNDLE/rootfs/tmp/result"
+	[ "$before" = "$after" ] || fail "the runtime binary was changed from the container ($output)"
+	[ "$output" != WROTE ] || fail "the container wrote to the runtime's exe"
+	run runtime delete --force "$CID"
+	assert_success
+	check_no_leftovers "$CID"
+}
+
 # No descriptor of the runtime is open in the container when its program starts.
 @test "only stdio reaches the container process" {
 	set_args sh -c 'ls /proc/self/fd'

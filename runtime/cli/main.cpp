@@ -3,6 +3,7 @@
 #include "common/fd.hpp"
 #include "common/log.hpp"
 #include "runtime/cli/cli.hpp"
+#include "runtime/process/sealed_exe.hpp"
 
 #include <cstdio>
 #include <iostream>
@@ -104,6 +105,16 @@ int main(int argc, char** argv)
         // app.help() would describe the "help" verb itself once it was parsed.
         std::fputs(app.get_formatter()->make_help(&app, "husk", CLI::AppFormatMode::Normal).c_str(), stdout);
         return 0;
+    }
+
+    // The verbs that put husk processes into a container run from a copy of husk that no
+    // process there can write to (CVE-2019-5736). Before anything is opened or logged.
+    if (const std::string& verb = app.get_subcommands().front()->get_name();
+        verb == "create" || verb == "run" || verb == "exec") {
+        if (auto r = husk::process::ensure_sealed_exe(argv); !r) {
+            std::fprintf(stderr, "husk: %s\n", r.error().message().c_str());
+            return 1;
+        }
     }
 
     husk::log::set_format(ctx.globals.log_format == "json" ? husk::log::Format::Json : husk::log::Format::Text);
