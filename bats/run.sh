@@ -38,6 +38,8 @@ if [ "${1:-}" = --inner ]; then
 	mkdir -p "$fs/cache" "$fs/tests" "$fs/tmp"
 	set +e
 	export HUSK_TEST_CACHE="$fs/cache" HUSK_TEST_TMP="$fs/tests" TMPDIR="$fs/tmp"
+	# husk's compiled seccomp filters go to the suite's tmpfs, not the host's cache.
+	export HUSK_SECCOMP_CACHE="$fs/seccomp-cache"
 
 	args=("$@")
 	have_files=

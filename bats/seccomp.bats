@@ -373,3 +373,32 @@ notify_profile() {
 	assert_success
 	[[ "$output" != *"force mitigated"* ]] || fail "still force-mitigated: $output"
 }
+
+@test "compiled filters are cached: the second container loads it, and it still filters" {
+	[ -z "${IS_RUNC:-}" ] || skip "husk's filter cache"
+	export HUSK_SECCOMP_CACHE="$TEST_DIR/seccomp-cache"
+	set_seccomp '{"defaultAction": "SCMP_ACT_ALLOW",
+		"syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}'
+	set_args mkdir /tmp/x
+	run runtime --debug run --bundle "$BUNDLE" "$CID"
+	assert_status 1
+	assert_output_contains "Function not implemented"
+	[[ "$output" != *"seccomp cache: hit"* ]] || fail "a hit in an empty cache"
+	[ "$(ls "$HUSK_SECCOMP_CACHE" | wc -l)" = 1 ] || fail "no entry: $(ls -la "$HUSK_SECCOMP_CACHE")"
+	[ "$(stat -c %a "$HUSK_SECCOMP_CACHE")" = 700 ]
+
+	run runtime --debug run --bundle "$BUNDLE" "$CID"
+	assert_status 1
+	assert_output_contains "seccomp cache: hit" "Function not implemented"
+	[ ! -e "$BUNDLE/rootfs/tmp/x" ] || fail "mkdir went through"
+
+	# A damaged entry is compiled over, never loaded.
+	local entry
+	entry=$(ls "$HUSK_SECCOMP_CACHE")
+	printf 'garbage' >"$HUSK_SECCOMP_CACHE/$entry"
+	run runtime --debug run --bundle "$BUNDLE" "$CID"
+	assert_status 1
+	assert_output_contains "Function not implemented"
+	[[ "$output" != *"seccomp cache: hit"* ]] || fail "a damaged entry was used"
+	check_no_leftovers "$CID"
+}

@@ -274,7 +274,7 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
             config.process.env.push_back("LISTEN_PID=1");
         }
     }
-    auto filter = TRY(seccomp::compile(config.linux.seccomp_json));
+    auto filter = TRY(seccomp::compile_cached(config.linux.seccomp_json, seccomp::default_cache_dir()));
 
     state::ContainerDir dir = TRY(store.create(options.id));
     std::unique_ptr<cgroups::Manager> cgroup; // outlives the cleanup that may use it
@@ -545,7 +545,7 @@ Result<int> Runtime::exec(const ExecOptions& options)
             return fail("cannot allocate tty if husk will detach without setting console socket");
         if (!proc.terminal && !options.console_socket.empty())
             return fail("cannot use console socket if husk will not detach or allocate tty");
-        auto filter = TRY(seccomp::compile(config.linux.seccomp_json));
+        auto filter = TRY(seccomp::compile_cached(config.linux.seccomp_json, seccomp::default_cache_dir()));
 
         int pidfd = sys::pidfd_open(st.pid);
         if (pidfd < 0)

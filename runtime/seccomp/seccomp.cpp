@@ -20,6 +20,12 @@
 #include <linux/seccomp.h>
 #include <memory>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <elf.h>
+#include <link.h>
+#include <fcntl.h>
+#include <optional>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <cstring>
@@ -613,31 +619,242 @@ Result<> send_to_listener(const Program& program, int listener_fd, pid_t pid, st
     return {};
 }
 
-std::string cache_key(std::string_view seccomp_json)
+namespace {
+
+// The GNU build id of the running program (hex; empty if it has none): a new husk build,
+// whose compiler may emit a different filter for the same text, never reuses old entries.
+std::string build_id()
 {
-    uint64_t hash = 0xcbf29ce484222325ULL; // FNV-1a 64 offset basis
-    auto byte = [&](unsigned char c) {
-        hash ^= c;
-        hash *= 0x100000001b3ULL; // FNV-1a 64 prime
+    std::string out;
+    ::dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* data) -> int {
+            auto& id = *static_cast<std::string*>(data);
+            for (int i = 0; i < info->dlpi_phnum; i++) {
+                const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+                if (ph.p_type != PT_NOTE)
+                    continue;
+                const char* p = reinterpret_cast<const char*>(info->dlpi_addr + ph.p_vaddr);
+                const char* end = p + ph.p_memsz;
+                while (p + sizeof(ElfW(Nhdr)) <= end) {
+                    const auto* n = reinterpret_cast<const ElfW(Nhdr)*>(p);
+                    const char* name = p + sizeof *n;
+                    const char* desc = name + ((n->n_namesz + 3) & ~3U);
+                    if (desc + n->n_descsz > end)
+                        break;
+                    if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0) {
+                        static const char hex[] = "0123456789abcdef";
+                        for (unsigned j = 0; j < n->n_descsz; j++) {
+                            auto b = static_cast<unsigned char>(desc[j]);
+                            id += hex[b >> 4];
+                            id += hex[b & 15];
+                        }
+                        return 1;
+                    }
+                    p = desc + ((n->n_descsz + 3) & ~3U);
+                }
+            }
+            return 1; // the first object is the program itself
+        },
+        &out);
+    return out;
+}
+
+// What a compiled program depends on: the profile text, the libseccomp version, the kernel
+// release and machine, and husk's own build, each followed by a NUL (JSON text cannot
+// contain one, so "ab"+"c" != "a"+"bc").
+std::string key_material(std::string_view seccomp_json)
+{
+    std::string out;
+    auto add = [&](std::string_view s) {
+        out.append(s);
+        out.push_back('\0');
     };
-    auto mix = [&](std::string_view s) {
-        for (unsigned char c : s)
-            byte(c);
-        // A NUL after each part (JSON text cannot contain one), so "ab"+"c" != "a"+"bc".
-        byte(0);
-    };
-    mix(seccomp_json);
+    add(seccomp_json);
     const scmp_version* v = seccomp_version();
     if (v)
-        mix(std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->micro));
+        add(std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->micro));
     struct utsname u {};
     if (::uname(&u) == 0) {
-        mix(u.release);
-        mix(u.machine);
+        add(u.release);
+        add(u.machine);
+    }
+    static const std::string husk_build = build_id();
+    add(husk_build);
+    return out;
+}
+
+std::string fnv1a_hex(std::string_view bytes)
+{
+    uint64_t hash = 0xcbf29ce484222325ULL; // FNV-1a 64 offset basis
+    for (unsigned char c : bytes) {
+        hash ^= c;
+        hash *= 0x100000001b3ULL; // FNV-1a 64 prime
     }
     char out[17];
     std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(hash));
     return out;
+}
+
+// A cache entry: magic, six 32-bit counts and flags, then the key material, the listener
+// path and metadata, and the instructions. Native byte order: the cache never leaves the
+// machine (the machine is part of the key).
+constexpr char cache_magic[8] = {'H', 'U', 'S', 'K', 'S', 'C', 'F', '1'};
+constexpr size_t cache_max_entries = 256;
+constexpr size_t cache_max_bytes = 16 << 20;
+
+struct EntryHeader {
+    char magic[8];
+    uint32_t material_len, flags, needs_listener, path_len, metadata_len, insns;
+};
+
+bool private_to_us(const struct stat& st, bool want_dir)
+{
+    bool kind = want_dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode);
+    return kind && st.st_uid == ::geteuid() && (st.st_mode & 022) == 0;
+}
+
+std::optional<Program> read_entry(int dir_fd, const std::string& name, const std::string& material)
+{
+    Fd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd)
+        return std::nullopt;
+    struct stat st {};
+    if (::fstat(fd.get(), &st) < 0 || !private_to_us(st, false) || st.st_size < static_cast<off_t>(sizeof(EntryHeader))
+        || st.st_size > static_cast<off_t>(cache_max_bytes))
+        return std::nullopt;
+    std::string bytes(static_cast<size_t>(st.st_size), '\0');
+    size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t n = ::pread(fd.get(), bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return std::nullopt;
+        done += static_cast<size_t>(n);
+    }
+    EntryHeader h;
+    std::memcpy(&h, bytes.data(), sizeof h);
+    uint64_t want = sizeof h + uint64_t(h.material_len) + h.path_len + h.metadata_len + uint64_t(h.insns) * sizeof(sock_filter);
+    if (std::memcmp(h.magic, cache_magic, sizeof cache_magic) != 0 || want != bytes.size() || h.insns == 0
+        || h.insns > BPF_MAXINSNS)
+        return std::nullopt;
+    std::string_view rest(bytes);
+    rest.remove_prefix(sizeof h);
+    if (rest.substr(0, h.material_len) != material)
+        return std::nullopt;
+    rest.remove_prefix(h.material_len);
+    Program p;
+    p.flags = h.flags;
+    p.needs_listener = h.needs_listener != 0;
+    p.listener_path = std::string(rest.substr(0, h.path_len));
+    rest.remove_prefix(h.path_len);
+    p.listener_metadata = std::string(rest.substr(0, h.metadata_len));
+    rest.remove_prefix(h.metadata_len);
+    p.code.resize(h.insns);
+    std::memcpy(p.code.data(), rest.data(), rest.size());
+    return p;
+}
+
+void write_entry(int dir_fd, const std::string& name, const std::string& material, const Program& p)
+{
+    size_t entries = 0;
+    if (DIR* d = ::fdopendir(::dup(dir_fd))) {
+        while (dirent* e = ::readdir(d))
+            entries += e->d_name[0] != '.';
+        ::closedir(d);
+    }
+    if (entries >= cache_max_entries) {
+        log::debug("seccomp cache: full, not adding " + name);
+        return;
+    }
+    EntryHeader h {};
+    std::memcpy(h.magic, cache_magic, sizeof cache_magic);
+    h.material_len = static_cast<uint32_t>(material.size());
+    h.flags = p.flags;
+    h.needs_listener = p.needs_listener;
+    h.path_len = static_cast<uint32_t>(p.listener_path.size());
+    h.metadata_len = static_cast<uint32_t>(p.listener_metadata.size());
+    h.insns = static_cast<uint32_t>(p.code.size());
+    std::string bytes(reinterpret_cast<const char*>(&h), sizeof h);
+    bytes += material;
+    bytes += p.listener_path;
+    bytes += p.listener_metadata;
+    bytes.append(reinterpret_cast<const char*>(p.code.data()), p.code.size() * sizeof(sock_filter));
+    if (bytes.size() > cache_max_bytes)
+        return;
+
+    // Written whole under a temporary name, then renamed: a reader sees all or nothing.
+    std::string tmp = "." + name + "." + std::to_string(::getpid());
+    Fd fd(::openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd) {
+        log::debug("seccomp cache: create " + tmp + ": " + std::strerror(errno));
+        return;
+    }
+    size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += static_cast<size_t>(n);
+    }
+    if (done != bytes.size() || ::renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) < 0) {
+        log::debug("seccomp cache: write " + name + ": " + std::strerror(errno));
+        ::unlinkat(dir_fd, tmp.c_str(), 0);
+    }
+}
+
+Fd open_cache_dir(const std::string& dir)
+{
+    if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) {
+        log::debug("seccomp cache: mkdir " + dir + ": " + std::strerror(errno));
+        return Fd();
+    }
+    Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) < 0 || !private_to_us(st, true)) {
+        log::debug("seccomp cache: " + dir + " is not a private directory of ours; not used");
+        return Fd();
+    }
+    return fd;
+}
+
+} // namespace
+
+Result<Program> compile_cached(std::string_view seccomp_json, const std::string& dir)
+{
+    if (dir.empty() || seccomp_json.empty())
+        return compile(seccomp_json);
+    std::string material = key_material(seccomp_json);
+    std::string name = fnv1a_hex(material);
+    Fd dir_fd = open_cache_dir(dir);
+    if (!dir_fd)
+        return compile(seccomp_json);
+    if (auto hit = read_entry(dir_fd.get(), name, material)) {
+        log::debug("seccomp cache: hit " + name);
+        return std::move(*hit);
+    }
+    Program p = TRY(compile(seccomp_json));
+    // Profiles that compile to nothing are cheap to redo; only filters are kept.
+    if (!p.code.empty())
+        write_entry(dir_fd.get(), name, material, p);
+    return p;
+}
+
+std::string default_cache_dir()
+{
+    if (const char* env = std::getenv("HUSK_SECCOMP_CACHE"))
+        return std::string_view(env) == "off" ? std::string() : std::string(env);
+    if (::geteuid() == 0)
+        return "/run/husk-seccomp";
+    const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+    return xdg && *xdg == '/' ? std::string(xdg) + "/husk-seccomp" : std::string();
+}
+
+std::string cache_key(std::string_view seccomp_json)
+{
+    return fnv1a_hex(key_material(seccomp_json));
 }
 
 Supported supported()

@@ -48,9 +48,23 @@ Result<int> load(const Program& program);
 // container's state object).
 Result<> send_to_listener(const Program& program, int listener_fd, pid_t pid, std::string_view state_json);
 
+// compile() through a cache of compiled programs kept in `dir` (made, mode 0700, when
+// missing): a hit skips the JSON parse and libseccomp entirely. An entry is named by
+// cache_key() and holds everything the key is computed from, compared byte for byte when it
+// is read, so a hash collision can only cost a miss. Entries that are broken, not owned by
+// us, writable by others, or not regular files are ignored; failing to write one is only
+// logged. An empty `dir` means no cache. At most 256 entries are written.
+Result<Program> compile_cached(std::string_view seccomp_json, const std::string& dir);
+
+// The cache husk uses: $HUSK_SECCOMP_CACHE when set ("off": none), else /run/husk-seccomp
+// for root and $XDG_RUNTIME_DIR/husk-seccomp for others (none without XDG_RUNTIME_DIR).
+// On tmpfs, so a new kernel or library after a reboot starts it afresh.
+std::string default_cache_dir();
+
 // A key for caching compiled programs: 16 hex digits of a 64-bit FNV-1a hash over the JSON
-// text, the libseccomp version and the kernel release and machine (a compiled program is
-// only valid for the same inputs, library and kernel).
+// text, the libseccomp version, the kernel release and machine, and husk's GNU build id (a
+// compiled program is only valid for the same inputs, library, kernel and husk build). The
+// hash only names entries; compile_cached compares the inputs themselves.
 std::string cache_key(std::string_view seccomp_json);
 
 // What this build accepts, for `husk features`.

@@ -561,3 +561,132 @@ TEST_CASE("seccomp: the test process itself never got a filter")
     std::fclose(f);
     CHECK(mode == "Seccomp:\t0\n");
 }
+
+// ---- the compiled-filter cache ----------------------------------------------------------------
+
+namespace {
+
+struct CacheDir {
+    std::string path;
+    CacheDir()
+    {
+        char tmpl[] = "/tmp/husk-seccomp-cache-test.XXXXXX";
+        REQUIRE(::mkdtemp(tmpl) != nullptr);
+        path = std::string(tmpl) + "/cache";
+    }
+    ~CacheDir()
+    {
+        std::string cmd = "rm -rf '" + path.substr(0, path.rfind('/')) + "'";
+        (void)!std::system(cmd.c_str());
+    }
+    std::string entry(std::string_view profile) const { return path + "/" + seccomp::cache_key(profile); }
+};
+
+bool same_program(const seccomp::Program& a, const seccomp::Program& b)
+{
+    return a.code.size() == b.code.size()
+        && std::equal(a.code.begin(), a.code.end(), b.code.begin(),
+                      [](const sock_filter& x, const sock_filter& y) {
+                          return x.code == y.code && x.jt == y.jt && x.jf == y.jf && x.k == y.k;
+                      })
+        && a.flags == b.flags && a.needs_listener == b.needs_listener && a.listener_path == b.listener_path
+        && a.listener_metadata == b.listener_metadata;
+}
+
+constexpr std::string_view notify_profile = R"({"defaultAction": "SCMP_ACT_ALLOW",
+    "listenerPath": "/run/agent.sock", "listenerMetadata": "meta",
+    "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"},
+                 {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 42}]})";
+
+} // namespace
+
+TEST_CASE("seccomp cache: a miss writes an entry, a hit returns the same program")
+{
+    CacheDir cache;
+    auto direct = compile_ok(notify_profile);
+    auto first = seccomp::compile_cached(notify_profile, cache.path);
+    REQUIRE(first);
+    CHECK(same_program(*first, direct));
+    struct stat st {};
+    REQUIRE(::stat(cache.entry(notify_profile).c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    REQUIRE(::stat(cache.path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0700);
+
+    auto second = seccomp::compile_cached(notify_profile, cache.path);
+    REQUIRE(second);
+    CHECK(same_program(*second, direct));
+    // The cached program still filters.
+    int status = run_filtered(*second, [](int) {
+        errno = 0;
+        return errno_of(::syscall(SYS_getppid));
+    });
+    CHECK(exit_code(status) == 42);
+}
+
+TEST_CASE("seccomp cache: an entry made from other key material is ignored")
+{
+    CacheDir cache;
+    REQUIRE(seccomp::compile_cached(allow_getppid_42, cache.path));
+    // Swap the entry for one made from another profile, under this profile's name but with
+    // its own key material: a collision. It must be ignored, not trusted.
+    std::string other = R"({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_KILL"}]})";
+    REQUIRE(seccomp::compile_cached(other, cache.path));
+    REQUIRE(::rename(cache.entry(other).c_str(), cache.entry(allow_getppid_42).c_str()) == 0);
+    auto p = seccomp::compile_cached(allow_getppid_42, cache.path);
+    REQUIRE(p);
+    CHECK(same_program(*p, compile_ok(allow_getppid_42)));
+}
+
+TEST_CASE("seccomp cache: broken entries are recompiled over")
+{
+    CacheDir cache;
+    REQUIRE(seccomp::compile_cached(allow_getppid_42, cache.path));
+    std::string entry = cache.entry(allow_getppid_42);
+    for (off_t size : { off_t(0), off_t(7), off_t(40), off_t(100) }) {
+        CAPTURE(size);
+        REQUIRE(::truncate(entry.c_str(), size) == 0);
+        auto p = seccomp::compile_cached(allow_getppid_42, cache.path);
+        REQUIRE(p);
+        CHECK(same_program(*p, compile_ok(allow_getppid_42)));
+    }
+    // Flipped bytes in the instructions' count.
+    int fd = ::open(entry.c_str(), O_WRONLY);
+    REQUIRE(fd >= 0);
+    REQUIRE(::pwrite(fd, "\xff\xff\xff\x7f", 4, 28) == 4);
+    ::close(fd);
+    auto p = seccomp::compile_cached(allow_getppid_42, cache.path);
+    REQUIRE(p);
+    CHECK(same_program(*p, compile_ok(allow_getppid_42)));
+}
+
+TEST_CASE("seccomp cache: entries and directories others can write are not used")
+{
+    CacheDir cache;
+    REQUIRE(seccomp::compile_cached(allow_getppid_42, cache.path));
+    std::string entry = cache.entry(allow_getppid_42);
+    REQUIRE(::chmod(entry.c_str(), 0666) == 0);
+    auto p = seccomp::compile_cached(allow_getppid_42, cache.path);
+    REQUIRE(p);
+    CHECK(same_program(*p, compile_ok(allow_getppid_42)));
+    // A world-writable cache directory is not used at all: nothing new is written there.
+    REQUIRE(::chmod(cache.path.c_str(), 0777) == 0);
+    std::string other = R"({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}]})";
+    REQUIRE(seccomp::compile_cached(other, cache.path));
+    struct stat st {};
+    CHECK(::stat(cache.entry(other).c_str(), &st) < 0);
+}
+
+TEST_CASE("seccomp cache: errors and empty profiles pass through")
+{
+    CacheDir cache;
+    auto bad = seccomp::compile_cached(R"({"defaultAction": "SCMP_ACT_FOO"})", cache.path);
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().message().find("SCMP_ACT_FOO") != std::string::npos);
+    auto none = seccomp::compile_cached("", cache.path);
+    REQUIRE(none);
+    CHECK(none->code.empty());
+    auto uncached = seccomp::compile_cached(allow_getppid_42, "");
+    REQUIRE(uncached);
+    CHECK(same_program(*uncached, compile_ok(allow_getppid_42)));
+}
