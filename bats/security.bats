@@ -128,3 +128,129 @@ teardown() {
 	! grep -q opened <<<"$output" || fail "the container opened /dev/mem's node"
 	check_no_leftovers "$CID"
 }
+
+# CVE-2019-16884 class: proc and sysfs only ever land on an ordinary directory of the rootfs.
+@test "CVE-2019-16884: proc is not mounted through a symlink in the rootfs" {
+	mkdir -p "$BUNDLE/rootfs/tmp/fakeproc"
+	rm -rf "$BUNDLE/rootfs/proc"
+	ln -s /tmp/fakeproc "$BUNDLE/rootfs/proc"
+	set_args true
+	run runtime run --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "ordinary directory"
+	check_no_leftovers "$CID"
+	assert_root_empty
+}
+
+@test "CVE-2019-16884: sysfs is not mounted on a file" {
+	rm -rf "$BUNDLE/rootfs/sys"
+	touch "$BUNDLE/rootfs/sys"
+	set_args true
+	run runtime run --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "ordinary directory"
+	check_no_leftovers "$CID"
+}
+
+# The same defence for the files husk writes under /proc: a sysctl is only written to a
+# file on procfs, here not to a look-alike the bundle mounts over /proc/sys.
+@test "CVE-2019-16884 class: a sysctl is never written into a fake /proc/sys" {
+	[ -z "${IS_RUNC:-}" ] || skip "runc 1.1.5 writes sysctls without checking for procfs"
+	mkdir -p "$BUNDLE/fakesys/kernel"
+	echo 0 >"$BUNDLE/fakesys/kernel/shm_rmid_forced"
+	update_config --arg src "$BUNDLE/fakesys" \
+		'.mounts += [{"destination": "/proc/sys", "type": "bind", "source": $src, "options": ["rbind", "rw"]}]
+		| .linux.sysctl = {"kernel.shm_rmid_forced": "1"}'
+	set_args true
+	run runtime run --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "not on procfs"
+	[ "$(cat "$BUNDLE/fakesys/kernel/shm_rmid_forced")" = 0 ] || fail "the fake sysctl file was written"
+	check_no_leftovers "$CID"
+}
+
+# CVE-2022-29162: a process gets no inheritable capabilities the spec does not list.
+@test "CVE-2022-29162: no inheritable capabilities unless the spec sets them" {
+	update_config '.process.capabilities = {"bounding": ["CAP_CHOWN", "CAP_KILL"],
+		"effective": ["CAP_CHOWN", "CAP_KILL"], "permitted": ["CAP_CHOWN", "CAP_KILL"]}'
+	run_in_container grep CapInh /proc/self/status
+	assert_success
+	assert_output_matches 'CapInh:[[:space:]]+0000000000000000$'
+	# exec'd processes too.
+	set_args sleep 600
+	run_detached
+	run runtime exec "$CID" grep CapInh /proc/self/status
+	assert_success
+	assert_output_matches 'CapInh:[[:space:]]+0000000000000000$'
+	# Listed ones are set.
+	echo '{"args": ["grep", "CapInh", "/proc/self/status"], "cwd": "/", "env": ["PATH=/bin:/usr/bin"],
+		"capabilities": {"bounding": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"], "inheritable": ["CAP_CHOWN"]}}' \
+		>"$TEST_DIR/process.json"
+	run runtime exec --process "$TEST_DIR/process.json" "$CID"
+	assert_success
+	assert_output_matches 'CapInh:[[:space:]]+0000000000000001$'
+	run runtime delete --force "$CID"
+	assert_success
+}
+
+# LSMs: a profile or label asked for on a host without that LSM fails create, clearly,
+# instead of running the container unconfined.
+@test "process.apparmorProfile without AppArmor fails and leaves nothing" {
+	[ ! -e /sys/module/apparmor/parameters/enabled ] || ! grep -q Y /sys/module/apparmor/parameters/enabled ||
+		skip "AppArmor is enabled here"
+	update_config '.process.apparmorProfile = "husk-test-profile"'
+	set_args true
+	run runtime run --bundle "$BUNDLE" "$CID"
+	assert_failure
+	grep -qi apparmor <<<"$output" || fail "no word of AppArmor: $output"
+	check_no_leftovers "$CID"
+	assert_root_empty
+}
+
+@test "process.selinuxLabel without SELinux fails and leaves nothing" {
+	[ ! -e /sys/fs/selinux/enforce ] || skip "SELinux is enabled here"
+	update_config '.process.selinuxLabel = "system_u:system_r:container_t:s0"'
+	set_args true
+	run runtime run --bundle "$BUNDLE" "$CID"
+	assert_failure
+	grep -qi selinux <<<"$output" || fail "no word of SELinux: $output"
+	check_no_leftovers "$CID"
+	assert_root_empty
+}
+
+@test "linux.mountLabel without SELinux fails and leaves nothing" {
+	[ ! -e /sys/fs/selinux/enforce ] || skip "SELinux is enabled here"
+	update_config '.linux.mountLabel = "system_u:object_r:container_file_t:s0"'
+	set_args true
+	run runtime run --bundle "$BUNDLE" "$CID"
+	assert_failure
+	[ -n "${IS_RUNC:-}" ] || assert_output_contains "SELinux is not enabled"
+	check_no_leftovers "$CID"
+	assert_root_empty
+}
+
+@test "exec --apparmor without AppArmor fails; the container lives on" {
+	[ ! -e /sys/module/apparmor/parameters/enabled ] || ! grep -q Y /sys/module/apparmor/parameters/enabled ||
+		skip "AppArmor is enabled here"
+	set_args sleep 600
+	run_detached
+	run runtime exec --apparmor husk-test-profile "$CID" true
+	assert_failure
+	grep -qi apparmor <<<"$output" || fail "no word of AppArmor: $output"
+	[ "$(state_field "$CID" status)" = running ]
+	run runtime delete --force "$CID"
+	assert_success
+}
+
+# Each container joins a session keyring of its own, named after it: the host's keys
+# (and other containers') are out of its reach. --no-new-keyring keeps the caller's.
+@test "a new session keyring per container unless --no-new-keyring" {
+	update_config '.linux.maskedPaths -= ["/proc/keys"]'
+	set_args cat /proc/keys
+	run runtime run --bundle "$BUNDLE" "$CID"
+	assert_success
+	assert_output_contains "_ses.$CID"
+	run runtime run --no-new-keyring --bundle "$BUNDLE" "$CID"
+	assert_success
+	[[ "$output" != *"_ses.$CID"* ]] || fail "--no-new-keyring made one: $output"
+}

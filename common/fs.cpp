@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -67,6 +69,18 @@ Result<> write_all(BorrowedFd fd, std::string_view content)
 Result<> write_file(const std::string& path, std::string_view content, mode_t mode)
 {
     Fd fd = TRY(open(path, O_WRONLY | O_CREAT | O_TRUNC, mode));
+    TRY_CTX(write_all(fd.borrow(), content), "write " + path);
+    return {};
+}
+
+Result<> write_procfs_file(const std::string& path, std::string_view content)
+{
+    Fd fd = TRY(open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+    struct statfs st {};
+    if (::fstatfs(fd.get(), &st) < 0)
+        return fail_errno("statfs " + path);
+    if (st.f_type != PROC_SUPER_MAGIC)
+        return fail(path + " is not on procfs: refusing to write to it");
     TRY_CTX(write_all(fd.borrow(), content), "write " + path);
     return {};
 }

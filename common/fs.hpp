@@ -16,6 +16,11 @@ Result<Fd> open_at(BorrowedFd dir, const std::string& path, int flags, mode_t mo
 Result<std::string> read_file(const std::string& path);
 Result<std::string> read_fd(BorrowedFd fd);
 Result<> write_file(const std::string& path, std::string_view content, mode_t mode = 0644);
+// Writes to an existing file that must be on procfs (/proc/sys/..., /proc/self/attr/...):
+// opened without O_CREAT and without following a final symlink, and checked with fstatfs
+// before the write, so a container root that fakes /proc (CVE-2019-16884) gets an error,
+// not a write into a file of its choosing.
+Result<> write_procfs_file(const std::string& path, std::string_view content);
 // Writes `content` to dir/name via a temporary file and rename(2), so readers see either
 // the old or the new file, never a partial one.
 Result<> write_file_atomic(BorrowedFd dir, const std::string& name, std::string_view content,

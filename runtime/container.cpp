@@ -9,6 +9,7 @@
 #include "runtime/notify_socket.hpp"
 #include "runtime/process/exec.hpp"
 #include "runtime/process/init.hpp"
+#include "runtime/process/setup.hpp"
 #include "runtime/seccomp/seccomp.hpp"
 #include "runtime/spec/config.hpp"
 #include "runtime/terminal/attach.hpp"
@@ -274,6 +275,7 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
             config.process.env.push_back("LISTEN_PID=1");
         }
     }
+    TRY(process::check_lsm(config.process, config.linux.mount_label));
     auto filter = TRY(seccomp::compile_cached(config.linux.seccomp_json, seccomp::default_cache_dir()));
 
     state::ContainerDir dir = TRY(store.create(options.id));
@@ -545,6 +547,7 @@ Result<int> Runtime::exec(const ExecOptions& options)
             return fail("cannot allocate tty if husk will detach without setting console socket");
         if (!proc.terminal && !options.console_socket.empty())
             return fail("cannot use console socket if husk will not detach or allocate tty");
+        TRY(process::check_lsm(proc, {}));
         auto filter = TRY(seccomp::compile_cached(config.linux.seccomp_json, seccomp::default_cache_dir()));
 
         int pidfd = sys::pidfd_open(st.pid);

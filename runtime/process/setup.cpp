@@ -213,18 +213,31 @@ bool selinux_enabled()
 
 } // namespace
 
+Result<> check_lsm(const spec::Process& p, const std::string& mount_label)
+{
+    if (!p.apparmor_profile.empty() && !apparmor_enabled())
+        return fail("process.apparmorProfile \"" + p.apparmor_profile
+                    + "\" is set, but AppArmor is not enabled on this host");
+    if (!p.selinux_label.empty() && !selinux_enabled())
+        return fail("process.selinuxLabel \"" + p.selinux_label + "\" is set, but SELinux is not enabled on this host");
+    if (!mount_label.empty() && !selinux_enabled())
+        return fail("linux.mountLabel \"" + mount_label + "\" is set, but SELinux is not enabled on this host");
+    return {};
+}
+
 Result<> set_exec_labels(const spec::Process& p)
 {
-    if (!p.apparmor_profile.empty() && apparmor_enabled()) {
+    TRY(check_lsm(p, {}));
+    if (!p.apparmor_profile.empty()) {
         // The per-LSM file where the kernel has it, the shared one otherwise.
-        auto r = fs::write_file("/proc/self/attr/apparmor/exec", "exec " + p.apparmor_profile);
+        auto r = fs::write_procfs_file("/proc/self/attr/apparmor/exec", "exec " + p.apparmor_profile);
         if (!r)
-            r = fs::write_file("/proc/self/attr/exec", "exec " + p.apparmor_profile);
+            r = fs::write_procfs_file("/proc/self/attr/exec", "exec " + p.apparmor_profile);
         if (!r)
             return std::unexpected(r.error().prefix("apply AppArmor profile " + p.apparmor_profile));
     }
-    if (!p.selinux_label.empty() && selinux_enabled())
-        TRY_CTX(fs::write_file("/proc/self/attr/exec", p.selinux_label), "set SELinux label " + p.selinux_label);
+    if (!p.selinux_label.empty())
+        TRY_CTX(fs::write_procfs_file("/proc/self/attr/exec", p.selinux_label), "set SELinux label " + p.selinux_label);
     return {};
 }
 

@@ -83,9 +83,11 @@ void ready_and_commit(int sync_fd);
 [[noreturn]] void exec_or_die(const ExecPlan& plan);
 
 // LSM labels for the program about to be exec'd: the AppArmor profile and the SELinux
-// label take effect at execve. Where the host runs neither LSM they are ignored, as
-// other runtimes do, so one config serves both kinds of hosts.
+// label take effect at execve. Written through procfs-checked files (CVE-2019-16884).
 Result<> set_exec_labels(const spec::Process& p);
+// A label asked for on a host without that LSM is an error, not silently dropped: the
+// container would run unconfined. Checked by husk before it clones anything.
+Result<> check_lsm(const spec::Process& p, const std::string& mount_label);
 
 // Installs a compiled seccomp filter; a notify listener fd is sent to husk over sync_fd.
 Result<> load_seccomp(const seccomp::Program& program, int sync_fd);

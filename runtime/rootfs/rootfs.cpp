@@ -128,8 +128,35 @@ Result<> mount_cgroups(const Plan& plan, BorrowedFd root, const spec::Mount& m, 
     return {};
 }
 
+// CVE-2019-16884 class: proc and sysfs go only onto an ordinary directory of the rootfs.
+// A symlink there (even one that stays inside the root) or a file is refused, so the
+// rootfs cannot steer where the kernel's files appear, or put its own files where husk
+// expects them.
+Result<> check_special_destination(BorrowedFd root, const spec::Mount& m)
+{
+    if (m.type != "proc" && m.type != "sysfs")
+        return {};
+    auto slash = m.destination.find_last_of('/');
+    std::string parent = slash == 0 ? "/" : m.destination.substr(0, slash);
+    std::string name = m.destination.substr(slash + 1);
+    if (name.empty() || name == "." || name == "..")
+        return fail("mount " + m.type + " on " + m.destination + ": not an ordinary directory");
+    Fd dir = TRY(open_in_root(root, parent, Create::Directory));
+    struct stat st {};
+    if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno == ENOENT)
+            return {};
+        return fail_errno("stat " + m.destination);
+    }
+    if (!S_ISDIR(st.st_mode))
+        return fail("mount " + m.type + " on " + m.destination + ": " + (S_ISLNK(st.st_mode) ? "a symlink" : "not a directory")
+                    + " in the rootfs; " + m.type + " must be mounted on an ordinary directory");
+    return {};
+}
+
 Result<> mount_one(const Plan& plan, BorrowedFd root, const spec::Mount& m)
 {
+    TRY(check_special_destination(root, m));
     Create kind = source_is_dir(m) ? Create::Directory : Create::File;
     Fd target_fd = TRY(open_in_root(root, m.destination, kind));
     std::string target = fd_path(target_fd.borrow());
@@ -145,7 +172,13 @@ Result<> mount_one(const Plan& plan, BorrowedFd root, const spec::Mount& m)
             TRY(remount_bind(fd_path(again.borrow()), extra, m.clear_flags, m.destination));
         }
     } else {
-        const char* data = m.data.empty() ? nullptr : m.data.c_str();
+        // linux.mountLabel labels the file systems husk makes (create refuses it on hosts
+        // without SELinux); proc, sysfs and mqueue keep the kernel's labels.
+        std::string options = m.data;
+        const std::string& label = plan.config->linux.mount_label;
+        if (!label.empty() && m.type != "proc" && m.type != "sysfs" && m.type != "mqueue")
+            options += (options.empty() ? "" : ",") + std::string("context=\"") + label + "\"";
+        const char* data = options.empty() ? nullptr : options.c_str();
         auto r = do_mount(m.source.c_str(), target, m.type.c_str(), m.flags & ~propagation_mask, data, m.destination);
         if (!r && m.type == "sysfs" && (r.error().code() == EPERM || r.error().code() == EBUSY)) {
             // A user namespace without its own network namespace may not mount sysfs:
@@ -274,7 +307,7 @@ Result<> write_sysctl(const std::string& key, const std::string& value)
     std::string path = "/proc/sys/";
     for (char c : key)
         path.push_back(c == '.' ? '/' : c);
-    auto r = fs::write_file(path, value);
+    auto r = fs::write_procfs_file(path, value);
     if (!r)
         return std::unexpected(r.error().prefix("sysctl " + key));
     return {};
