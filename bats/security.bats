@@ -95,6 +95,19 @@ teardown() {
 	[ "$(echo $output)" = "0 1 2 3" ] || fail "unexpected fds: $output"
 }
 
+# The same when the container's seccomp profile refuses close_range (husk closes the
+# descriptors after loading the filter): a descriptor the runtime inherited without
+# --preserve-fds still must not reach the program.
+@test "no inherited descriptor leaks when seccomp refuses close_range" {
+	update_config '.linux.seccomp = {"defaultAction": "SCMP_ACT_ALLOW",
+		"syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}'
+	set_args sh -c 'ls /proc/self/fd'
+	echo secret >"$TEST_DIR/leak"
+	run runtime run --bundle "$BUNDLE" "$CID" 7<"$TEST_DIR/leak"
+	assert_success
+	[ "$(echo $output)" = "0 1 2 3" ] || fail "unexpected fds: $output"
+}
+
 # CVE-2021-30465 class: a mount destination that is a symlink out of the rootfs lands
 # inside the rootfs, never on the host path it names.
 @test "CVE-2021-30465 class: a symlinked mount destination stays inside the rootfs" {

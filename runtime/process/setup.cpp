@@ -147,6 +147,24 @@ Result<std::string> find_executable(const std::string& name, const std::vector<s
 
 } // namespace
 
+namespace {
+
+// close_range, or where it fails (a kernel before 5.9, or a seccomp profile that refuses
+// it: this runs after the filter is loaded) close(2) on every number up to the fd limit.
+// Either way no descriptor of husk's reaches the program (CVE-2024-21626).
+void close_fds(unsigned first, unsigned last)
+{
+    if (sys::close_range(first, last, 0) == 0)
+        return;
+    struct rlimit rl {};
+    unsigned limit = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < UINT_MAX
+        ? static_cast<unsigned>(rl.rlim_cur) : 1U << 20;
+    for (unsigned fd = first; fd <= last && fd < limit; ++fd)
+        ::close(static_cast<int>(fd));
+}
+
+} // namespace
+
 void close_inherited(int preserve_fds, int keep)
 {
     unsigned first = 3 + static_cast<unsigned>(preserve_fds);
@@ -158,10 +176,10 @@ void close_inherited(int preserve_fds, int keep)
     }
     if (keep >= 0 && static_cast<unsigned>(keep) >= first) {
         if (static_cast<unsigned>(keep) > first)
-            sys::close_range(first, static_cast<unsigned>(keep) - 1, 0);
-        sys::close_range(static_cast<unsigned>(keep) + 1, UINT_MAX, 0);
+            close_fds(first, static_cast<unsigned>(keep) - 1);
+        close_fds(static_cast<unsigned>(keep) + 1, UINT_MAX);
     } else {
-        sys::close_range(first, UINT_MAX, 0);
+        close_fds(first, UINT_MAX);
     }
 }
 
