@@ -11,6 +11,37 @@ teardown() {
 	teardown_bundle
 }
 
+# CVE-2021-30465 class, the race itself: while the runtime mounts a tmpfs at /race/t, another
+# process (standing in for a second container sharing the volume) keeps swapping /race/t
+# between a directory and a symlink to a host path. Wherever the symlink points, the mount
+# must land inside the rootfs: in every container that starts, /race/t (followed) is the
+# tmpfs. A runtime that resolved the path on the host would now and then mount it on the
+# host path, and the container would see a plain directory there.
+@test "CVE-2021-30465: a symlink swapped in during mount setup never moves the mount out" {
+	mkdir -p "$BUNDLE/rootfs/race" "$TEST_DIR/victim"
+	update_config '.mounts += [{"destination": "/race/t", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]}]'
+	set_args sh -c 'stat -f -c %T /race/t/'
+	start_holder bash -c "cd '$BUNDLE/rootfs/race' || exit
+		while :; do rm -rf t; ln -s '$TEST_DIR/victim' t 2>/dev/null; rm -f t; mkdir t 2>/dev/null; done"
+	local swapper=$HOLDER_PID i started=0
+	for i in $(seq 1 25); do
+		run runtime run --bundle "$BUNDLE" "$CID-$i"
+		# A failed start (the path vanished at the wrong moment) is fine; a wrong mount is not.
+		if [ "$status" -eq 0 ]; then
+			started=$((started + 1))
+			[ "$output" = tmpfs ] || fail "run $i: /race/t is not the tmpfs: $output"
+		fi
+	done
+	kill -9 "$swapper"
+	wait "$swapper" 2>/dev/null || true
+	echo "# $started of 25 started" >&3
+	[ "$started" -gt 0 ] || fail "no run started at all"
+	! grep -q " $TEST_DIR/victim " /proc/self/mountinfo || fail "a mount on the host path"
+	for i in $(seq 1 25); do
+		check_no_leftovers "$CID-$i"
+	done
+}
+
 # CVE-2024-21626: a runtime descriptor leaked into the container lets a cwd of
 # /proc/self/fd/N point outside the root. Whatever N is, the process must either fail to
 # start or find itself inside its root: a file next to the host's copy of the bundle must
