@@ -11,7 +11,7 @@
 # (raw samples in bench/results/latest-raw.tsv).
 #
 # Knobs (environment): RUNS=20 (samples per runtime for figures 1,2,3,5), WARMUP=3,
-# BATCH_RUNS=20 (samples for figure 4), FIGURES=12345, JOBS=2 (ninja), BUILD_DIR=build-release,
+# BATCH_RUNS=20 (samples for figure 4), FIGURES=123456, JOBS=2 (ninja), BUILD_DIR=build-release,
 # HUSK_BIN=path (benchmark that husk binary instead of building one).
 set -euo pipefail
 
@@ -20,7 +20,7 @@ repo=$(cd "$here/.." && pwd)
 RUNS=${RUNS:-20}
 WARMUP=${WARMUP:-3}
 BATCH_RUNS=${BATCH_RUNS:-20}
-FIGURES=${FIGURES:-12345}
+FIGURES=${FIGURES:-123456}
 JOBS=${JOBS:-2}
 BUILD_DIR=${BUILD_DIR:-$repo/build-release}
 results=$here/results
@@ -52,7 +52,7 @@ if [ "${1:-}" != --inside ]; then
       meson setup "$BUILD_DIR" "$repo" --buildtype=release -Dtests=false >/dev/null
     fi
     echo "building husk (release) in $BUILD_DIR ..."
-    if ! ninja -C "$BUILD_DIR" -j"$JOBS" runtime/cli/husk > "$BUILD_DIR/bench-build.log" 2>&1; then
+    if ! ninja -C "$BUILD_DIR" -j"$JOBS" runtime/cli/husk bench/seccomp-cache-bench > "$BUILD_DIR/bench-build.log" 2>&1; then
       tail -n 40 "$BUILD_DIR/bench-build.log" >&2
       echo "bench/run.sh: building husk failed (log: $BUILD_DIR/bench-build.log)" >&2
       exit 1
@@ -113,6 +113,11 @@ jq '.process.args = ["true"] | .process.terminal = false' "$w/bundle-true/config
 mv "$w/c.json" "$w/bundle-true/config.json"
 cp -a "$w/bundle-true/rootfs" "$w/bundle-sleep/rootfs"
 jq '.process.args = ["sleep", "1000"]' "$w/bundle-true/config.json" > "$w/bundle-sleep/config.json"
+# The seccomp figure: `true` under seccomp-profiles/default.json (what containerd sends).
+mkdir -p "$w/bundle-seccomp"
+cp -a "$w/bundle-true/rootfs" "$w/bundle-seccomp/rootfs"
+jq --slurpfile p "$repo/seccomp-profiles/default.json" '.linux.seccomp = $p[0]' \
+  "$w/bundle-true/config.json" > "$w/bundle-seccomp/config.json"
 
 ver() { "$@" --version 2>/dev/null | head -n1; }
 git_rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -134,17 +139,47 @@ tmp_out=$w/latest.md
   echo "- bundle: busybox-static rootfs (scripts/make-rootfs.sh) + default \`runc spec\` config.json, process.args [\"true\"], process.terminal false; figure 3's container runs \`sleep 1000\`; a new container id per iteration; each runtime has its own --root on a private tmpfs"
   echo "- method: bench/harness.c times each command from posix_spawn to wait4 with CLOCK_MONOTONIC (runtime stdio on /dev/null). Runtimes are interleaved, one sample of each per round in the order husk, runc, crun (floor last in figure 1), so drift hits all alike; $WARMUP warm-up rounds untimed, then $RUNS rounds (figure 4: 1 warm-up round, $BATCH_RUNS rounds). Values: median (min–max); ratios are of medians"
   echo "- figure 2: four CLI calls (create --pid-file, start, delete); the harness is a child subreaper, as containerd's shim is, and 'wait for exit' is a pidfd on the init from the pid file becoming readable, then reaping it"
-  echo "- figure 5: ru_maxrss from wait4 on the \`create\` process, the number GNU time -v reports as \"Maximum resident set size\": the peak RSS of that process over its life (across execs: crun re-execs a memfd copy of itself, husk does not re-exec) and of descendants it reaped itself (runc's nsexec stages, husk's/crun's helpers if any); the container init, which create leaves behind, is not counted"
+  echo "- figure 5: ru_maxrss from wait4 on the \`create\` process, the number GNU time -v reports as \"Maximum resident set size\": the peak RSS of that process over its life (across execs: crun re-execs a memfd copy of itself, husk re-execs itself from a read-only overlay mount of its directory, both against CVE-2019-5736) and of descendants it reaped itself (runc's nsexec stages, husk's/crun's helpers if any); the container init, which create leaves behind, is not counted"
 } > "$tmp_out"
 cat "$tmp_out"
 echo
 
-FIG=$FIGURES
+FIG=${FIGURES//6/}
 "$work/bin/harness" --work "$w" --bundle "$w/bundle-true" --sleep-bundle "$w/bundle-sleep" \
   --floor "$work/bin/floor" --runs "$RUNS" --warmup "$WARMUP" --batch-runs "$BATCH_RUNS" \
   --figures "$FIG" --raw "$results/latest-raw.tsv" \
   husk="$husk" runc="$runc" crun="$crun" > "$w/table.md" || harness_rc=$?
 harness_rc=${harness_rc:-0}
+
+# Seccomp: figure 1 again with the default profile as linux.seccomp, first with husk's
+# compiled-filter cache (warm after the warm-up rounds), then without it
+# (HUSK_SECCOMP_CACHE=off; runc and crun ignore it and compile every time either way);
+# and the cache's saving measured inside one process, without exec noise.
+if [[ $FIGURES == *6* ]]; then
+  for mode in cache off; do
+    cache_env=$w/seccomp-cache
+    [ "$mode" = off ] && cache_env=off
+    HUSK_SECCOMP_CACHE=$cache_env "$work/bin/harness" --work "$w" --bundle "$w/bundle-seccomp" \
+      --sleep-bundle "$w/bundle-sleep" --floor "$work/bin/floor" --runs "$RUNS" --warmup "$WARMUP" \
+      --figures 1 husk="$husk" runc="$runc" crun="$crun" > "$w/seccomp-$mode.md" || harness_rc=$?
+  done
+  {
+    echo
+    echo "Figure 6: \`run\` of \`true\` with seccomp-profiles/default.json as linux.seccomp (floor: no runtime, no filter)."
+    echo
+    echo "6a, husk with its compiled-filter cache (warm):"
+    sed -n '/^|/p' "$w/seccomp-cache.md"
+    echo
+    echo "6b, husk with HUSK_SECCOMP_CACHE=off (runc and crun as in 6a: they compile every time):"
+    sed -n '/^|/p' "$w/seccomp-off.md"
+    echo
+    echo "6c, one process, 200 interleaved rounds (bench/seccomp_cache.cpp):"
+    echo
+    echo '```'
+    "$(dirname "$husk")/../../bench/seccomp-cache-bench" 200 "$repo/seccomp-profiles/default.json" 2>&1 || true
+    echo '```'
+  } >> "$w/table.md"
+fi
 
 # Installed size: the binary (as found) and every shared library it links, with sizes.
 libs_of() { # prints "size path" per resolved library
