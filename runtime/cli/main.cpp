@@ -5,7 +5,9 @@
 #include "runtime/cli/cli.hpp"
 #include "runtime/process/sealed_exe.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <string_view>
 #include <iostream>
 
 #ifndef HUSK_VERSION
@@ -40,8 +42,49 @@ int usage_error(const std::string& verb, const std::string& text)
 
 } // namespace husk::cli
 
+namespace {
+
+// The verb of a command line, found without building the CLI: husk's global options that
+// take a value are skipped with it. Used only to re-exec early (see main); the parsed
+// command line is checked again afterwards, so a miss here costs time, never safety.
+std::string_view early_verb(int argc, char** argv)
+{
+    static constexpr std::string_view with_value[] = { "--root", "--log", "--log-format", "--rootless", "--criu" };
+    for (int i = 1; i < argc; i++) {
+        std::string_view a = argv[i];
+        if (a == "--help" || a == "-h")
+            return {};
+        if (!a.starts_with("-"))
+            return a;
+        if (std::find(std::begin(with_value), std::end(with_value), a) != std::end(with_value))
+            i++;
+    }
+    return {};
+}
+
+bool enters_container(std::string_view verb)
+{
+    return verb == "create" || verb == "run" || verb == "exec";
+}
+
+int seal_or_fail(char** argv)
+{
+    if (auto r = husk::process::ensure_sealed_exe(argv); !r) {
+        std::fprintf(stderr, "husk: %s\n", r.error().message().c_str());
+        return 1;
+    }
+    return 0;
+}
+
+} // namespace
+
 int main(int argc, char** argv)
 {
+    // The verbs that put husk processes into a container run from a copy of husk that no
+    // process there can write to (CVE-2019-5736): re-exec'd before anything else is done,
+    // so the work of building the command line is not done twice.
+    if (enters_container(early_verb(argc, argv)) && seal_or_fail(argv) != 0)
+        return 1;
     husk::record_inherited_fds();
     using namespace husk::cli;
     Context ctx;
@@ -107,15 +150,10 @@ int main(int argc, char** argv)
         return 0;
     }
 
-    // The verbs that put husk processes into a container run from a copy of husk that no
-    // process there can write to (CVE-2019-5736). Before anything is opened or logged.
-    if (const std::string& verb = app.get_subcommands().front()->get_name();
-        verb == "create" || verb == "run" || verb == "exec") {
-        if (auto r = husk::process::ensure_sealed_exe(argv); !r) {
-            std::fprintf(stderr, "husk: %s\n", r.error().message().c_str());
-            return 1;
-        }
-    }
+    // The same check on the parsed verb, for command lines early_verb misread.
+    if (enters_container(app.get_subcommands().front()->get_name())
+        && husk::process::sealed_exe_kind() == std::string_view("none") && seal_or_fail(argv) != 0)
+        return 1;
 
     husk::log::set_format(ctx.globals.log_format == "json" ? husk::log::Format::Json : husk::log::Format::Text);
     husk::log::set_debug(ctx.globals.debug);
