@@ -2,6 +2,8 @@
 // non-owning view. This is the only place outside common/ that is allowed to close().
 #pragma once
 
+#include <sys/types.h>
+
 #include <utility>
 
 namespace husk {
@@ -54,6 +56,15 @@ void close_raw(int fd);
 // thing, so that "preserve N fds" can never hand the container a descriptor husk opened
 // itself at a number the caller left free.
 void record_inherited_fds();
+
+// One sendmsg(MSG_NOSIGNAL) of `len` bytes with descriptor `passed` attached (SCM_RIGHTS),
+// retried on EINTR; the bytes sent, or -1 with errno. Allocates nothing (cloned children
+// use it).
+ssize_t send_with_fd(int sock, const void* data, size_t len, int passed);
+// One recvmsg(MSG_CMSG_CLOEXEC), retried on EINTR; the bytes received, or -1 with errno.
+// The first descriptor that came with them goes to *received (-1 when none); any other is
+// closed.
+ssize_t recv_with_fd(int sock, void* data, size_t len, int* received);
 bool fd_was_inherited(int fd);
 
 } // namespace husk

@@ -1,5 +1,7 @@
 #include "runtime/process/sync.hpp"
 
+#include "common/fd.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
@@ -58,56 +60,18 @@ bool sync_send_fd(int fd, MsgType type, int passed)
     SyncMsg msg;
     std::memset(&msg, 0, sizeof msg);
     msg.type = type;
-    iovec iov { &msg, sizeof msg };
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    std::memset(control, 0, sizeof control);
-    msghdr mh {};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = control;
-    mh.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &passed, sizeof(int));
-    for (;;) {
-        ssize_t n = ::sendmsg(fd, &mh, MSG_NOSIGNAL);
-        if (n == static_cast<ssize_t>(sizeof msg))
-            return true;
-        if (n < 0 && errno == EINTR)
-            continue;
-        return false;
-    }
+    return send_with_fd(fd, &msg, sizeof msg, passed) == static_cast<ssize_t>(sizeof msg);
 }
 
 bool sync_recv_fd(int fd, SyncMsg& msg, int* received)
 {
+    int got = -1;
+    ssize_t n = recv_with_fd(fd, &msg, sizeof msg, &got);
     if (received)
-        *received = -1;
-    for (;;) {
-        iovec iov { &msg, sizeof msg };
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-        msghdr mh {};
-        mh.msg_iov = &iov;
-        mh.msg_iovlen = 1;
-        mh.msg_control = control;
-        mh.msg_controllen = sizeof control;
-        ssize_t n = ::recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-        for (cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&mh) : nullptr; c; c = CMSG_NXTHDR(&mh, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
-                continue;
-            int got;
-            std::memcpy(&got, CMSG_DATA(c), sizeof got);
-            if (received && *received < 0)
-                *received = got;
-            else
-                ::close(got);
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        return finish_recv(n, msg);
-    }
+        *received = got;
+    else if (got >= 0)
+        ::close(got);
+    return finish_recv(n, msg);
 }
 
 } // namespace husk::process

@@ -593,28 +593,16 @@ Result<> send_to_listener(const Program& program, int listener_fd, pid_t pid, st
         return fail_errno(what + ": connect");
 
     // The fd goes with the first bytes; the rest of a long state follows on the stream.
-    size_t done = 0;
-    while (done < text.size()) {
-        iovec iov { text.data() + done, text.size() - done };
-        msghdr mh {};
-        mh.msg_iov = &iov;
-        mh.msg_iovlen = 1;
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-        if (done == 0) {
-            mh.msg_control = control;
-            mh.msg_controllen = sizeof control;
-            cmsghdr* c = CMSG_FIRSTHDR(&mh);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(sizeof(int));
-            std::memcpy(CMSG_DATA(c), &listener_fd, sizeof(int));
-        }
-        ssize_t n = ::sendmsg(sock.get(), &mh, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
+    ssize_t n = send_with_fd(sock.get(), text.data(), text.size(), listener_fd);
+    if (n <= 0)
+        return fail_errno(what + ": send the container process state");
+    for (size_t done = static_cast<size_t>(n); done < text.size();) {
+        ssize_t m = ::send(sock.get(), text.data() + done, text.size() - done, MSG_NOSIGNAL);
+        if (m < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (m <= 0)
             return fail_errno(what + ": send the container process state");
-        done += static_cast<size_t>(n);
+        done += static_cast<size_t>(m);
     }
     return {};
 }

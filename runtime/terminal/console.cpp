@@ -28,25 +28,9 @@ Result<Fd> connect_console_socket(const std::string& path)
 
 Result<> send_fd(BorrowedFd socket, BorrowedFd fd, const std::string& name)
 {
-    char control[CMSG_SPACE(sizeof(int))] {};
-    iovec iov { const_cast<char*>(name.data()), name.size() };
-    msghdr msg {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    int value = fd.get();
-    std::memcpy(CMSG_DATA(cmsg), &value, sizeof value);
-    for (;;) {
-        if (::sendmsg(socket.get(), &msg, MSG_NOSIGNAL) >= 0)
-            return {};
-        if (errno != EINTR)
-            return fail_errno("send the pty master over the console socket");
-    }
+    if (send_with_fd(socket.get(), name.data(), name.size(), fd.get()) < 0)
+        return fail_errno("send the pty master over the console socket");
+    return {};
 }
 
 Result<> setup_console(BorrowedFd socket, const std::optional<spec::ConsoleSize>& size, uint32_t uid)
