@@ -239,38 +239,34 @@ teardown() {
 
 # LSMs: a profile or label asked for on a host without that LSM fails create, clearly,
 # instead of running the container unconfined.
+# lsm_refused WORD: running `true` must fail, naming WORD, and leave nothing behind.
+lsm_refused() {
+	set_args true
+	run runtime run --bundle "$BUNDLE" "$CID"
+	assert_failure
+	grep -qi "$1" <<<"$output" || fail "no word of $1: $output"
+	check_no_leftovers "$CID"
+	assert_root_empty
+}
+
 @test "process.apparmorProfile without AppArmor fails and leaves nothing" {
 	[ ! -e /sys/module/apparmor/parameters/enabled ] || ! grep -q Y /sys/module/apparmor/parameters/enabled ||
 		skip "AppArmor is enabled here"
 	update_config '.process.apparmorProfile = "husk-test-profile"'
-	set_args true
-	run runtime run --bundle "$BUNDLE" "$CID"
-	assert_failure
-	grep -qi apparmor <<<"$output" || fail "no word of AppArmor: $output"
-	check_no_leftovers "$CID"
-	assert_root_empty
+	lsm_refused apparmor
 }
 
 @test "process.selinuxLabel without SELinux fails and leaves nothing" {
 	[ ! -e /sys/fs/selinux/enforce ] || skip "SELinux is enabled here"
 	update_config '.process.selinuxLabel = "system_u:system_r:container_t:s0"'
-	set_args true
-	run runtime run --bundle "$BUNDLE" "$CID"
-	assert_failure
-	grep -qi selinux <<<"$output" || fail "no word of SELinux: $output"
-	check_no_leftovers "$CID"
-	assert_root_empty
+	lsm_refused selinux
 }
 
 @test "linux.mountLabel without SELinux fails and leaves nothing" {
 	[ ! -e /sys/fs/selinux/enforce ] || skip "SELinux is enabled here"
 	update_config '.linux.mountLabel = "system_u:object_r:container_file_t:s0"'
-	set_args true
-	run runtime run --bundle "$BUNDLE" "$CID"
-	assert_failure
-	[ -n "${IS_RUNC:-}" ] || assert_output_contains "SELinux is not enabled"
-	check_no_leftovers "$CID"
-	assert_root_empty
+	# (runc 1.1.5 fails later, at the first mount with context=.)
+	if [ -n "${IS_RUNC:-}" ]; then lsm_refused context; else lsm_refused "SELinux is not enabled"; fi
 }
 
 @test "exec --apparmor without AppArmor fails; the container lives on" {
