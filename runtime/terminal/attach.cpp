@@ -58,23 +58,11 @@ Result<ConsolePair> ConsolePair::make()
 Result<Fd> ConsolePair::receive_master()
 {
     char name[256];
-    char control[CMSG_SPACE(sizeof(int))] {};
-    iovec iov { name, sizeof name };
-    msghdr msg {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n;
-    while ((n = ::recvmsg(m_ours.get(), &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
-    }
-    if (n < 0)
+    int fd = -1;
+    if (recv_with_fd(m_ours.get(), name, sizeof name, &fd) < 0)
         return fail_errno("receive the pty master");
-    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    if (!cmsg || cmsg->cmsg_type != SCM_RIGHTS)
+    if (fd < 0)
         return fail("the container process sent no pty master");
-    int fd;
-    std::memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
     return Fd(fd);
 }
 

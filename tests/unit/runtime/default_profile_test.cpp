@@ -3,6 +3,7 @@
 // (loaded only in forked children: the test process stays unfiltered).
 #include "runtime/seccomp/default_profile.hpp"
 #include "runtime/seccomp/seccomp.hpp"
+#include "tests/unit/runtime/seccomp_child.hpp"
 
 #include <doctest.h>
 #include <nlohmann/json.hpp>
@@ -68,22 +69,11 @@ std::set<std::string> all_names(const json& p)
     return out;
 }
 
-// Runs `body` in a forked child with no_new_privs and `program` loaded; returns its exit
-// code (or 128 + signal). The child makes only system calls.
+// Runs `body` under `program` in a forked child; its exit code (or 128 + signal).
 template <typename Body>
-int run_filtered(const seccomp::Program& program, Body body)
+int in_child(const seccomp::Program& program, Body body)
 {
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-            ::_exit(200);
-        if (!seccomp::load(program))
-            ::_exit(201);
-        ::_exit(body());
-    }
-    int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    int status = test::run_filtered(program, [&](int) { return body(); });
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -329,7 +319,7 @@ TEST_CASE("the default profile filters: ordinary calls pass, the blocked ones fa
     REQUIRE(program.has_value());
 
     // A process and its file descriptors work as usual.
-    CHECK(run_filtered(*program, [] {
+    CHECK(in_child(*program, [] {
               int fds[2];
               if (::pipe(fds) != 0 || ::write(fds[1], "x", 1) != 1)
                   return 1;
@@ -348,18 +338,18 @@ TEST_CASE("the default profile filters: ordinary calls pass, the blocked ones fa
           }) == 0);
 
     // Not in the profile: EPERM. keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0).
-    CHECK(run_filtered(*program, [] { return syscall_errno(SYS_keyctl, 0, -3, 0); }) == EPERM);
-    CHECK(run_filtered(*program, [] { return syscall_errno(SYS_unshare, 0x10000000 /* CLONE_NEWUSER */); }) ==
+    CHECK(in_child(*program, [] { return syscall_errno(SYS_keyctl, 0, -3, 0); }) == EPERM);
+    CHECK(in_child(*program, [] { return syscall_errno(SYS_unshare, 0x10000000 /* CLONE_NEWUSER */); }) ==
           EPERM);
-    CHECK(run_filtered(*program, [] { return syscall_errno(SYS_mount, "none", "/", "tmpfs", 0, nullptr); }) ==
+    CHECK(in_child(*program, [] { return syscall_errno(SYS_mount, "none", "/", "tmpfs", 0, nullptr); }) ==
           EPERM);
     // A namespace flag fails clone's argument rule (SIGCHLD so a child, if made, is reaped as usual).
-    CHECK(run_filtered(*program, [] {
+    CHECK(in_child(*program, [] {
               return syscall_errno(SYS_clone, 0x10000000 /* CLONE_NEWUSER */ | SIGCHLD, 0, 0, 0, 0);
           }) == EPERM);
     // clone3: ENOSYS, so that a C library falls back to clone.
-    CHECK(run_filtered(*program, [] { return syscall_errno(SYS_clone3, nullptr, 0); }) == ENOSYS);
+    CHECK(in_child(*program, [] { return syscall_errno(SYS_clone3, nullptr, 0); }) == ENOSYS);
     // personality: the query passes, turning off address space randomization does not.
-    CHECK(run_filtered(*program, [] { return syscall_errno(SYS_personality, 0xffffffffUL); }) == 0);
-    CHECK(run_filtered(*program, [] { return syscall_errno(SYS_personality, 0x0040000UL); }) == EPERM);
+    CHECK(in_child(*program, [] { return syscall_errno(SYS_personality, 0xffffffffUL); }) == 0);
+    CHECK(in_child(*program, [] { return syscall_errno(SYS_personality, 0x0040000UL); }) == EPERM);
 }

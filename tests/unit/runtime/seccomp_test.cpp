@@ -2,6 +2,7 @@
 // list and flag), the JSON-path error of every bad profile, and compiled programs that really
 // filter. Filters are only ever loaded in forked children: the test process stays unfiltered.
 #include "runtime/seccomp/seccomp.hpp"
+#include "tests/unit/runtime/seccomp_child.hpp"
 
 #include <doctest.h>
 
@@ -58,26 +59,7 @@ bool same_code(const seccomp::Program& a, const seccomp::Program& b)
            });
 }
 
-// Runs `body` in a forked child with no_new_privs set and `program` loaded; returns the
-// child's wait status. `body` returns the child's exit code. The child only makes system
-// calls: no allocation, no doctest.
-template <typename Body>
-int run_filtered(const seccomp::Program& program, Body body)
-{
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-            ::_exit(200);
-        auto loaded = seccomp::load(program);
-        if (!loaded)
-            ::_exit(201);
-        ::_exit(body(*loaded));
-    }
-    int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
-    return status;
-}
+using test::run_filtered;
 
 // The child's exit code, failing the test on a death by signal.
 int exit_code(int status)
@@ -584,13 +566,8 @@ struct CacheDir {
 
 bool same_program(const seccomp::Program& a, const seccomp::Program& b)
 {
-    return a.code.size() == b.code.size()
-        && std::equal(a.code.begin(), a.code.end(), b.code.begin(),
-                      [](const sock_filter& x, const sock_filter& y) {
-                          return x.code == y.code && x.jt == y.jt && x.jf == y.jf && x.k == y.k;
-                      })
-        && a.flags == b.flags && a.needs_listener == b.needs_listener && a.listener_path == b.listener_path
-        && a.listener_metadata == b.listener_metadata;
+    return same_code(a, b) && a.flags == b.flags && a.needs_listener == b.needs_listener
+        && a.listener_path == b.listener_path && a.listener_metadata == b.listener_metadata;
 }
 
 constexpr std::string_view notify_profile = R"({"defaultAction": "SCMP_ACT_ALLOW",
