@@ -402,3 +402,10 @@ notify_profile() {
 	[[ "$output" != *"seccomp cache: hit"* ]] || fail "a damaged entry was used"
 	check_no_leftovers "$CID"
 }
+
+@test "SCMP_ACT_NOTIFY with a listenerPath too long for a unix socket fails and leaves nothing" {
+	AGENT_SOCK="/tmp/$(printf 'x%.0s' $(seq 1 120)).sock"
+	notify_profile
+	set_args true
+	create_fails
+}
