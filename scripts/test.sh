@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh || exit 2
 bash scripts/build.sh >/dev/null || { bash scripts/build.sh; exit 2; }
 
+# A test that hangs fails on its own after this long instead of stalling the whole run.
+export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-300}
+
 unit_rc=0 husk_rc=0 runc_rc=0 vm_husk_rc=0 vm_runc_rc=0
 echo "== unit tests"
 build/tests/unit/unit-tests --no-intro=true >build/unit.log 2>&1
@@ -38,7 +41,10 @@ if [ "${HUSK_SKIP_VM:-0}" != 1 ]; then
   vm_husk_rc=${PIPESTATUS[0]}
   if [ "${HUSK_SKIP_RUNC:-0}" != 1 ]; then
     echo "== cgroup v2 guest (RUNTIME=runc)"
-    RUNTIME=$(command -v runc) bash tests/vm/run.sh "${vm_files[@]}" 2>&1 | tee build/vm-runc.log | grep -vE '^ok '
+    # The first guest's KVM probe decided the accelerator; the second does not probe again.
+    accel=$(sed -n 's/^vm: accelerator \([a-z]*\) .*/\1/p' build/vm-husk.log | head -n1)
+    HUSK_VM_ACCEL=${HUSK_VM_ACCEL:-${accel:-auto}} \
+      RUNTIME=$(command -v runc) bash tests/vm/run.sh "${vm_files[@]}" 2>&1 | tee build/vm-runc.log | grep -vE '^ok '
     vm_runc_rc=${PIPESTATUS[0]}
   fi
 fi
