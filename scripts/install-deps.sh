@@ -6,11 +6,13 @@ set -euo pipefail
 build_deps=(
   g++ meson ninja-build pkg-config
   libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev doctest-dev libyaml-cpp-dev libbpf-dev
-  # The shim: protoc and libprotobuf, and the containerd/gogo .proto files it is generated from.
-  protobuf-compiler libprotobuf-dev golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
+  # The shim: protoc and libprotobuf, and the containerd/cgroups/gogo .proto files it is generated from.
+  protobuf-compiler libprotobuf-dev golang-github-containerd-containerd-dev golang-github-containerd-cgroups-dev
+  golang-github-gogo-protobuf-dev zlib1g-dev
 )
-# Test and demo dependencies: the busybox rootfs, the bats suite, reference runtimes.
-test_deps=(busybox-static bats jq runc iproute2 util-linux procps)
+# Test and demo dependencies: the busybox rootfs, the bats suite, reference runtimes, containerd
+# (the shim's integration tests and bench/shim.sh).
+test_deps=(busybox-static bats jq runc iproute2 util-linux procps containerd bc)
 
 export DEBIAN_FRONTEND=noninteractive
 missing=()
