@@ -328,3 +328,45 @@ SHOW_TTY='tty; i=0; while [ -z "$(stty size 2>/dev/null)" ] && [ $i -lt 100 ]; d
 	assert_output_line still-here
 	alive "$pb" || fail "task process $pb of $b is gone"
 }
+
+@test "the containers of a pod share the sandbox's shim" {
+	local sb c pid_sb pid_c
+	sb=$(new_id sandbox)
+	c=$(new_id member)
+	# What CRI puts on every container of a pod: the sandbox's id (on the sandbox itself too).
+	run ctr_run -d --annotation "io.kubernetes.cri.sandbox-id=$sb" "$IMAGE" "$sb" sleep 1000
+	assert_success
+	wait_for_status "$sb" RUNNING
+	run ctr_run -d --annotation "io.kubernetes.cri.sandbox-id=$sb" "$IMAGE" "$c" sleep 1000
+	assert_success
+	wait_for_status "$c" RUNNING
+
+	[ "$(shim_pids "$sb" | wc -l)" = 1 ] || fail "expected one shim for the pod: $(shim_pids "$sb" | xargs)"
+	[ -z "$(shim_pids "$c")" ] || fail "the member has a shim of its own: $(shim_pids "$c" | xargs)"
+	[ "$(cat "$(bundle_dir "$c")/address")" = "$(cat "$(bundle_dir "$sb")/address")" ] ||
+		fail "the member's shim address differs from the sandbox's"
+
+	# Both are served: exec in the member, then the member goes first, as CRI does it.
+	run ctr_ task exec --exec-id x "$c" echo member
+	assert_success
+	[ "$output" = member ] || fail "exec output is '$output'"
+	pid_c=$(task_pid "$c")
+	run ctr_ task kill -s SIGKILL "$c"
+	assert_success
+	wait_for_status "$c" STOPPED
+	run ctr_ task rm "$c"
+	assert_success
+	! alive "$pid_c" || fail "member process $pid_c still alive"
+	# The shim stays for the sandbox.
+	[ "$(shim_pids "$sb" | wc -l)" = 1 ] || fail "the pod's shim went away with the member"
+	[ "$(task_status "$sb")" = RUNNING ] || fail "sandbox is $(task_status "$sb")"
+
+	pid_sb=$(task_pid "$sb")
+	run ctr_ task kill -s SIGKILL "$sb"
+	assert_success
+	wait_for_status "$sb" STOPPED
+	run ctr_ task rm "$sb"
+	assert_success
+	wait_for_no_shim "$sb"
+	! alive "$pid_sb" || fail "sandbox process $pid_sb still alive"
+}
