@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 namespace husk::shim {
 
@@ -93,7 +94,9 @@ bool Pump::flush()
 void Pump::on_src(std::uint32_t)
 {
     char buf[32768];
-    for (;;) {
+    // A bounded number of reads per wakeup: a producer that never pauses must not keep the
+    // loop from everything else (epoll is level-triggered: the rest comes next round).
+    for (int round = 0; round < 8; ++round) {
         ssize_t n = ::read(m_src.get(), buf, sizeof buf);
         if (n > 0) {
             m_buf.append(buf, static_cast<std::size_t>(n));
@@ -114,7 +117,8 @@ void Pump::on_src(std::uint32_t)
         m_eof = true; // 0: EOF; EIO: the pty's other side closed; anything else: give up
         break;
     }
-    finish();
+    if (m_eof)
+        finish();
 }
 
 void Pump::on_dst(std::uint32_t)
@@ -133,20 +137,38 @@ void Pump::drain()
 {
     if (m_done || !m_src)
         return;
-    set_nonblocking(m_dst.get(), false);
+    // Everything stays non-blocking: a reader that stops reading costs at most the deadline,
+    // and what it has not taken yet is left to the loop (EPOLLOUT).
+    timespec start{};
+    ::clock_gettime(CLOCK_MONOTONIC, &start);
+    auto left_ms = [&] {
+        timespec t{};
+        ::clock_gettime(CLOCK_MONOTONIC, &t);
+        long ms = (t.tv_sec - start.tv_sec) * 1000 + (t.tv_nsec - start.tv_nsec) / 1000000;
+        return 1000 - ms;
+    };
     char buf[32768];
-    for (int rounds = 0; rounds < 64; ++rounds) {
-        ssize_t n = ::read(m_src.get(), buf, sizeof buf);
-        if (n <= 0)
-            break;
-        m_buf.append(buf, static_cast<std::size_t>(n));
-        // Bounded: a reader that never reads must not hang the shim.
+    while (left_ms() > 0) {
+        if (m_buf.size() < (1u << 20)) {
+            ssize_t n = ::read(m_src.get(), buf, sizeof buf);
+            if (n > 0)
+                m_buf.append(buf, static_cast<std::size_t>(n));
+            else if (m_buf.empty())
+                break; // nothing more to read and nothing to write
+        }
+        if (flush()) {
+            if (m_eof)
+                break;
+            continue;
+        }
         pollfd p{m_dst.get(), POLLOUT, 0};
-        if (::poll(&p, 1, 1000) <= 0)
+        if (::poll(&p, 1, static_cast<int>(left_ms())) <= 0)
             break;
-        flush();
     }
-    set_nonblocking(m_dst.get(), true);
+    if (!m_buf.empty() && !m_loop.watching(m_dst.get())) {
+        m_loop.remove(m_src.get());
+        (void)m_loop.add(m_dst.get(), EPOLLOUT, [this](std::uint32_t e) { on_dst(e); });
+    }
 }
 
 void Pump::finish()

@@ -31,8 +31,15 @@ public:
 
 private:
     Fd m_epoll;
-    // shared_ptr: a callback may remove (and so destroy) its own entry while it runs.
-    std::map<int, std::shared_ptr<Callback>> m_callbacks;
+    struct Entry {
+        std::uint32_t generation;
+        // shared_ptr: a callback may remove (and so destroy) its own entry while it runs.
+        std::shared_ptr<Callback> cb;
+    };
+    // The generation goes into each epoll event with the fd: an event for a descriptor that
+    // was closed and whose number was reused within the same round reaches nobody.
+    std::map<int, Entry> m_callbacks;
+    std::uint32_t m_generation = 0;
 };
 
 } // namespace husk::shim

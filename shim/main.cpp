@@ -201,6 +201,13 @@ int cmd_delete(const ShimArgs& a)
     resp.mutable_exited_at()->set_seconds(ts.tv_sec);
     resp.mutable_exited_at()->set_nanos(static_cast<std::int32_t>(ts.tv_nsec));
     resp.set_exit_status(128 + SIGKILL);
+    // The init's pid, for the exit events containerd publishes on the dead shim's behalf.
+    if (auto text = fs::read_file(bundle + "/init.pid")) {
+        try {
+            resp.set_pid(static_cast<std::uint32_t>(std::stoul(*text)));
+        } catch (...) {
+        }
+    }
     const std::string out = resp.SerializeAsString();
     std::fwrite(out.data(), 1, out.size(), stdout);
     return 0;
@@ -260,7 +267,6 @@ int cmd_serve(const ShimArgs& a)
             pid_t pid;
             while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0)
                 service.on_exit(pid, status);
-            events.flush();
         });
         !r)
         return die(r.error().message());
@@ -268,6 +274,7 @@ int cmd_serve(const ShimArgs& a)
     while (!service.should_exit()) {
         if (auto r = loop->run_once(-1); !r)
             return die(r.error().message());
+        events.flush();
     }
     events.flush();
     if (!own_path.empty())

@@ -40,14 +40,23 @@ Result<> EventForwarder::send(const std::string& payload)
     if (!m_conn) {
         if (m_address.empty())
             return fail("no TTRPC_ADDRESS to send events to");
-        Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        // Non-blocking connect: a containerd whose backlog is full must not stop the shim.
+        Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
         if (!s)
             return fail_errno("socket");
         sockaddr_un addr{};
         std::string path = m_address.starts_with("unix://") ? m_address.substr(7) : m_address;
         socklen_t len = TRY(unix_address(path, addr));
-        if (::connect(s.get(), reinterpret_cast<sockaddr*>(&addr), len) < 0)
-            return fail_errno("connect " + path);
+        if (::connect(s.get(), reinterpret_cast<sockaddr*>(&addr), len) < 0) {
+            if (errno != EAGAIN && errno != EINPROGRESS)
+                return fail_errno("connect " + path);
+            pollfd p{s.get(), POLLOUT, 0};
+            int err = 0;
+            socklen_t elen = sizeof err;
+            if (::poll(&p, 1, event_timeout_ms) <= 0 ||
+                ::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err != 0)
+                return fail_errno(err ? err : ETIMEDOUT, "connect " + path);
+        }
         m_conn = std::move(s);
     }
     ttrpc::Request r;
@@ -88,9 +97,12 @@ void EventForwarder::flush()
             r = send(m_queue.front());
         }
         if (!r) {
+            // containerd is not taking events: drop what is queued rather than wait on each.
             m_conn.reset();
-            ++m_dropped;
-            log::warn("event dropped: " + r.error().message());
+            m_dropped += m_queue.size();
+            log::warn("events dropped (" + std::to_string(m_queue.size()) + "): " + r.error().message());
+            m_queue.clear();
+            return;
         }
         m_queue.pop_front();
     }
@@ -135,7 +147,6 @@ void Server::respond(int fd, std::uint64_t serial, std::uint32_t stream, const t
     if (!ttrpc::write_frame(it->second.fd.borrow(), {0, stream, ttrpc::MessageType::response, 0},
                             ttrpc::encode_response(r)))
         close_conn(fd);
-    m_events.flush();
 }
 
 void Server::on_readable(int fd)

@@ -22,8 +22,8 @@ class EventForwarder : public EventSink {
 public:
     EventForwarder(std::string address, std::string ns) : m_address(std::move(address)), m_ns(std::move(ns)) {}
     void publish(std::string topic, std::string type, std::string event) override;
-    // Sends what is queued. The server calls it after each response it writes, so an event
-    // never overtakes the reply to the call that caused it.
+    // Sends what is queued. The shim calls it after each round of its loop, when the replies
+    // of that round are written: an event never overtakes the reply to the call behind it.
     void flush();
     std::size_t dropped() const { return m_dropped; }
 

@@ -48,6 +48,7 @@ struct Proc {
     bool terminal = false;
     std::string spec; // exec'd processes: the runtime-spec Process, JSON
     std::unique_ptr<Pump> stdin_pump;  // stdin FIFO -> pipe or pty master
+    Fd stdin_writer;                   // the shim's own writer: no EOF before CloseIO
     std::unique_ptr<Pump> output_pump; // pty master -> stdout FIFO
     Fd console;                        // the pty master (ResizePty)
     std::vector<Reply> waiters;
@@ -166,6 +167,17 @@ bool cgroup2_host()
     return ::statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
 }
 
+// A writer of the shim's own on a stdin FIFO (opened after the shim's reader, so it does not
+// block): the process sees end of file only after CloseIO closes it, not whenever a client's
+// writer goes away (a client that reattaches, containerd restarting).
+Result<Fd> open_stdin_keepalive(const std::string& path)
+{
+    Fd w(::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!w)
+        return fail_errno("open " + path);
+    return w;
+}
+
 // The descriptors a runtime call hands the process, and what must live until it returns.
 struct StdioSetup {
     int fds[3] = {-1, -1, -1};
@@ -185,6 +197,7 @@ Result<> prepare_stdio(Loop& loop, Proc& p, StdioSetup& io, std::vector<std::str
     }
     if (!p.stdin_path.empty()) {
         Fd fifo = TRY(open_fifo_reader(p.stdin_path));
+        p.stdin_writer = TRY(open_stdin_keepalive(p.stdin_path));
         int pp[2];
         if (::pipe2(pp, O_CLOEXEC) < 0)
             return fail_errno("pipe");
@@ -220,6 +233,7 @@ Result<> attach_stdio(Loop& loop, Proc& p, StdioSetup& io)
         };
         if (!p.stdin_path.empty()) {
             Fd fifo = TRY(open_fifo_reader(p.stdin_path));
+            p.stdin_writer = TRY(open_stdin_keepalive(p.stdin_path));
             p.stdin_pump = std::make_unique<Pump>(loop, std::move(fifo), TRY(dup()));
         }
         if (!p.stdout_path.empty()) {
@@ -467,11 +481,6 @@ TaskService::Outcome TaskService::create(const std::string& payload)
     Container& ref = *c;
     m_containers[c->id] = std::move(c);
     watch_oom(ref);
-    if (auto it = m_unclaimed_exits.find(ref.init.pid); it != m_unclaimed_exits.end()) {
-        int st = it->second;
-        m_unclaimed_exits.erase(it);
-        process_exited(ref, ref.init, st);
-    }
     task::CreateTaskResponse resp;
     resp.set_pid(static_cast<std::uint32_t>(ref.init.pid));
     return Outcome::ok(resp);
@@ -519,8 +528,17 @@ TaskService::Outcome TaskService::start(const std::string& payload)
     io.keep.clear();
     auto pid = read_pid_file(pid_file);
     ::unlink(pid_file.c_str());
-    if (!pid)
+    if (!pid) {
+        // The runtime said it started the process but left no pid: nothing to track or
+        // signal. It counts as failed (and exited), so nothing later signals pid 0.
+        p->stdin_pump.reset();
+        p->stdin_writer.reset();
+        p->exit_status = 255;
+        p->exited_at = now();
+        p->state.apply(Verb::exit);
+        p->exit_reported = true;
         return Outcome::error(Code::internal, pid.error().message());
+    }
     p->pid = *pid;
     p->state.apply(Verb::start);
     if (auto r = attach_stdio(m_loop, *p, io); !r) {
@@ -533,11 +551,6 @@ TaskService::Outcome TaskService::start(const std::string& payload)
     ev.set_exec_id(p->exec_id);
     ev.set_pid(static_cast<std::uint32_t>(p->pid));
     m_events.publish("/tasks/exec-started", "containerd.events.TaskExecStarted", ev.SerializeAsString());
-    if (auto it = m_unclaimed_exits.find(p->pid); it != m_unclaimed_exits.end()) {
-        int st = it->second;
-        m_unclaimed_exits.erase(it);
-        process_exited(*c, *p, st);
-    }
     task::StartResponse resp;
     resp.set_pid(static_cast<std::uint32_t>(p->pid));
     return Outcome::ok(resp);
@@ -572,9 +585,17 @@ TaskService::Outcome TaskService::remove(const std::string& payload)
     set_time(resp.mutable_exited_at(), p->exited_at);
 
     if (p != &c->init) {
+        for (auto& w : p->waiters) { // deleted before it ever ran
+            task::WaitResponse wr;
+            wr.set_exit_status(p->exit_status);
+            set_time(wr.mutable_exited_at(), p->exited_at);
+            w({}, wr.SerializeAsString());
+        }
         c->execs.erase(req.exec_id());
         return Outcome::ok(resp);
     }
+    if (c->init_exit_pending)
+        return Outcome::error(Code::failed_precondition, "the exit of container " + c->id + " is not reported yet");
     // A created init is deleted by force (it was never started); a stopped one plainly.
     const bool created = p->state.status() == Status::created;
     std::vector<std::string> args = {"delete"};
@@ -645,24 +666,33 @@ TaskService::Outcome TaskService::kill(const std::string& payload)
     PARSE(task::KillRequest, req);
     FIND(c, req.id());
     FIND_PROC(c, p, req.exec_id());
-    if (auto r = p->state.check(Verb::kill); r != Refusal::ok)
-        return Outcome::error(refusal_code(r), "process already finished");
+    const bool stopped = p->state.check(Verb::kill) != Refusal::ok;
     if (p != &c->init) {
+        if (stopped)
+            return Outcome::error(Code::not_found, "process already finished");
+        if (p->pid <= 0) // added, never started: there is nothing to signal
+            return Outcome::error(Code::failed_precondition, "process " + p->exec_id + " was not started");
         if (::kill(p->pid, static_cast<int>(req.signal())) < 0)
             return Outcome::error(errno == ESRCH ? Code::not_found : Code::unknown,
                                   "signal process " + std::to_string(p->pid) + ": " + std::strerror(errno));
         return Outcome::empty();
     }
+    // A stopped init with --all still goes to the runtime: processes of a container without a
+    // pid namespace of its own outlive their init (CRI's stop sends exactly this).
+    if (stopped && !req.all())
+        return Outcome::error(Code::not_found, "process already finished");
     std::vector<std::string> args = {"kill"};
     if (req.all())
         args.push_back("--all");
     args.push_back(c->id);
     args.push_back(std::to_string(req.signal()));
     if (auto r = c->runtime->call(args); !r) {
-        // The init may have exited since the check: that is "not found" to containerd.
-        if (::kill(p->pid, 0) < 0 && errno == ESRCH)
+        // A container that is no longer running is "not found" to containerd.
+        const std::string& m = r.error().message();
+        if (stopped || m.find("not running") != std::string::npos || m.find("does not exist") != std::string::npos ||
+            m.find("no such process") != std::string::npos || m.find("stopped") != std::string::npos)
             return Outcome::error(Code::not_found, "process already finished");
-        return Outcome::error(Code::unknown, r.error().message());
+        return Outcome::error(Code::unknown, m);
     }
     return Outcome::empty();
 }
@@ -756,10 +786,10 @@ TaskService::Outcome TaskService::close_io(const std::string& payload)
     PARSE(task::CloseIORequest, req);
     FIND(c, req.id());
     FIND_PROC(c, p, req.exec_id());
-    if (req.stdin() && p->stdin_pump) {
-        // What the client wrote before closing is still in the FIFO: deliver it, then end.
-        p->stdin_pump->drain();
-        p->stdin_pump->stop();
+    if (req.stdin()) {
+        // The pump delivers what is still in the FIFO, sees end of file once the client's
+        // writer is gone too, and then closes the process's stdin.
+        p->stdin_writer.reset();
     }
     return Outcome::empty();
 }
@@ -822,8 +852,9 @@ TaskService::Outcome TaskService::connect(const std::string& payload)
 TaskService::Outcome TaskService::shutdown(const std::string& payload)
 {
     PARSE(task::ShutdownRequest, req);
-    // The shim serves every container of its pod: it stays while any is left.
-    if (req.now() || m_containers.empty())
+    // The shim serves every container of its pod: it stays while any is left, `now` or not
+    // (leaving would orphan their processes and mounts).
+    if (m_containers.empty())
         m_shutdown = true;
     return Outcome::empty();
 }
@@ -842,10 +873,9 @@ void TaskService::on_exit(pid_t pid, int wait_status)
             }
         }
     }
-    // Bounded: pids no process ever claims (the runtime's own helpers) must not pile up.
-    if (m_unclaimed_exits.size() > 1024)
-        m_unclaimed_exits.erase(m_unclaimed_exits.begin());
-    m_unclaimed_exits[pid] = wait_status;
+    // Not one of ours: an orphan of the pod reparented to the shim (the subreaper). The
+    // process that just exited cannot be one whose pid file is still unread: the loop reaps
+    // only between calls, never while Create or Start waits for the runtime.
 }
 
 void TaskService::process_exited(Container& c, Proc& p, int wait_status)

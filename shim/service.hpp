@@ -72,8 +72,6 @@ private:
     ShimConfig m_config;
     std::string m_ns;
     std::map<std::string, std::unique_ptr<Container>> m_containers;
-    // Exits of pids no process claims yet (it died before its pid file was read).
-    std::map<pid_t, int> m_unclaimed_exits;
     bool m_shutdown = false;
 };
 

@@ -232,6 +232,7 @@ TEST_CASE("task service: a container's life, its calls to the runtime and its ev
     CHECK(wr.exit_status() == 137);
     CHECK(wr.exited_at().seconds() > 0);
     CHECK(f.state_status("c1") == stopped);
+    kill.set_all(false);
     CHECK(f.call("Kill", kill)->code() == not_found); // already finished
 
     Answer* d = f.call("Delete", del);
@@ -284,6 +285,29 @@ TEST_CASE("task service: exec'd processes, and the init's exit reported after th
     CHECK(e1 != init);
     CHECK(f.state_status("c2", "e1") == running);
 
+    // An exec that was added but never started has no process: a kill must not signal pid 0
+    // (the shim's own process group) but say so.
+    task::ExecProcessRequest idle;
+    idle.set_id("c2");
+    idle.set_exec_id("idle");
+    REQUIRE(f.call("Exec", idle)->code() == 0);
+    task::KillRequest kill_idle;
+    kill_idle.set_id("c2");
+    kill_idle.set_exec_id("idle");
+    kill_idle.set_signal(SIGKILL);
+    kill_idle.set_all(true);
+    CHECK(f.call("Kill", kill_idle)->code() == failed_precondition);
+    task::WaitRequest wait_idle;
+    wait_idle.set_id("c2");
+    wait_idle.set_exec_id("idle");
+    Answer* idle_wait = f.call("Wait", wait_idle);
+    CHECK_FALSE(idle_wait->replied);
+    task::DeleteRequest del_idle;
+    del_idle.set_id("c2");
+    del_idle.set_exec_id("idle");
+    CHECK(f.call("Delete", del_idle)->code() == 0);
+    CHECK(idle_wait->replied); // a parked Wait is answered, not dropped
+
     task::WaitRequest wait_init;
     wait_init.set_id("c2");
     Answer* waiting = f.call("Wait", wait_init);
@@ -291,7 +315,10 @@ TEST_CASE("task service: exec'd processes, and the init's exit reported after th
     // The init dies while e1 runs: e1 is killed, and the init's exit waits for e1's.
     f.service->on_exit(init, 0);
     CHECK_FALSE(waiting->replied);
-    CHECK(f.events.topics().back() == "/tasks/exec-started");
+    CHECK(f.events.topics().back() == "/tasks/exec-added");
+    task::DeleteRequest del_early;
+    del_early.set_id("c2");
+    CHECK(f.call("Delete", del_early)->code() == failed_precondition); // exit not reported yet
     f.service->on_exit(e1, killed_by(SIGKILL));
     REQUIRE(waiting->replied);
     auto topics = f.events.topics();
@@ -313,6 +340,17 @@ TEST_CASE("task service: exec'd processes, and the init's exit reported after th
     REQUIRE(d->code() == 0);
     CHECK(f.state_status("c2", "e1") == -not_found);
     CHECK(f.calls() == "create\nstart\nexec\n");
+
+    // --all on a stopped init still reaches the runtime (leftovers without a pid namespace).
+    task::KillRequest kill_all;
+    kill_all.set_id("c2");
+    kill_all.set_signal(SIGKILL);
+    kill_all.set_all(true);
+    CHECK(f.call("Kill", kill_all)->code() == 0);
+    CHECK(f.calls() == "create\nstart\nexec\nkill\n");
+    task::KillRequest kill_one = kill_all;
+    kill_one.set_all(false);
+    CHECK(f.call("Kill", kill_one)->code() == not_found);
 }
 
 TEST_CASE("task service: unknown containers, methods and malformed requests")
