@@ -370,3 +370,13 @@ SHOW_TTY='tty; i=0; while [ -z "$(stty size 2>/dev/null)" ] && [ $i -lt 100 ]; d
 	wait_for_no_shim "$sb"
 	! alive "$pid_sb" || fail "sandbox process $pid_sb still alive"
 }
+
+@test "oom: a task over its memory limit is killed, and /tasks/oom is published" {
+	local id ev="$BATS_TEST_TMPDIR/events"
+	id=$(new_id oom)
+	events_start "$ev"
+	# dd allocates its 64 MiB block at once: over the 32 MiB limit, the kernel kills it.
+	run ctr_run --rm --memory-limit 33554432 "$IMAGE" "$id" dd if=/dev/zero of=/dev/null bs=64M count=1
+	assert_status 137
+	wait_for_event "$ev" "$id" /tasks/oom
+}

@@ -244,7 +244,8 @@ task_events() {
 wait_for_event() {
 	local i
 	for ((i = 0; i < POLL_TRIES; i++)); do
-		task_events "$1" "$2" | jq -e --arg t "$3" 'select(.topic == $t)' >/dev/null && return 0
+		# (grep, not jq -e: jq 1.6's -e looks at the last input, not at whether any matched)
+		task_events "$1" "$2" | jq -c --arg t "$3" 'select(.topic == $t)' | grep -q . && return 0
 		sleep 0.1
 	done
 	fail "no $3 event for $2; events seen: $(cat "$1")"
