@@ -6,18 +6,19 @@
 #     runc shim + runc, husk shim + husk, husk shim + runc (the shim alone changed);
 #   - memory of one shim per running container (HUSK_BENCH_PODS, default 5, `sleep`): RSS
 #     and PSS from /proc.
-# Writes bench/results/shim-latest.md. Uses the build in $HUSK_BUILD (default build/).
+# Writes bench/results/shim-latest.md. Builds build/ first, or uses $HUSK_BUILD as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 BUILD=${HUSK_BUILD:-build}
 bash scripts/install-deps.sh >/dev/null
-bash scripts/build.sh >/dev/null
+[ -n "${HUSK_BUILD:-}" ] || bash scripts/build.sh >/dev/null
 command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
 
 work=$(mktemp -d /tmp/husk-bench-shim.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-printf 'runtime: %s\n' "$REPO/$BUILD/runtime/cli/husk" >"$work/husk.yaml"
+case $BUILD in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
+printf 'runtime: %s\n' "$BUILD/runtime/cli/husk" >"$work/husk.yaml"
 printf 'runtime: %s\n' "$(command -v runc)" >"$work/runc.yaml"
 mkdir -p bench/results
 HUSK_BUILD=$BUILD HUSK_SHIM_CONFIG="$work/husk.yaml" HUSK_BENCH_RUNC_CONFIG="$work/runc.yaml" \
