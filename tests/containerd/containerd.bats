@@ -380,3 +380,29 @@ SHOW_TTY='tty; i=0; while [ -z "$(stty size 2>/dev/null)" ] && [ $i -lt 100 ]; d
 	assert_status 137
 	wait_for_event "$ev" "$id" /tasks/oom
 }
+
+@test "a shim killed with its container running: containerd cleans up through delete" {
+	local id pid shim
+	id=$(new_id crash)
+	start_detached "$id" sleep 1000
+	pid=$(task_pid "$id")
+	shim=$(shim_pids "$id")
+	[ -n "$shim" ] || fail "no shim process found for $id"
+	kill -9 $shim
+	# containerd sees the shim go, runs `<shim> -id ID -bundle DIR delete` and drops the task.
+	local i
+	for ((i = 0; i < POLL_TRIES; i++)); do
+		[ -z "$(task_status "$id")" ] && break
+		sleep 0.1
+	done
+	[ -z "$(task_status "$id")" ] || fail "task $id still listed as $(task_status "$id")"
+	for ((i = 0; i < POLL_TRIES; i++)); do
+		alive "$pid" || break
+		sleep 0.1
+	done
+	! alive "$pid" || fail "container process $pid outlived the cleanup"
+	[ -z "$(rootfs_mounts "$id")" ] || fail "rootfs still mounted: $(rootfs_mounts "$id")"
+	[ -z "$(cgroup_dirs "$id")" ] || fail "cgroups left: $(cgroup_dirs "$id")"
+	run ctr_ containers rm "$id"
+	assert_success
+}
