@@ -401,6 +401,12 @@ SHOW_TTY='tty; i=0; while [ -z "$(stty size 2>/dev/null)" ] && [ $i -lt 100 ]; d
 		sleep 0.1
 	done
 	! alive "$pid" || fail "container process $pid outlived the cleanup"
+	# containerd drops the task before the shim binary's delete has finished: give the
+	# unmount and the runtime's cgroup removal the polling budget.
+	for ((i = 0; i < POLL_TRIES; i++)); do
+		[ -z "$(rootfs_mounts "$id")" ] && [ -z "$(cgroup_dirs "$id")" ] && break
+		sleep 0.1
+	done
 	[ -z "$(rootfs_mounts "$id")" ] || fail "rootfs still mounted: $(rootfs_mounts "$id")"
 	[ -z "$(cgroup_dirs "$id")" ] || fail "cgroups left: $(cgroup_dirs "$id")"
 	run ctr_ containers rm "$id"
