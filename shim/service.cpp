@@ -106,6 +106,15 @@ void set_time(google::protobuf::Timestamp* t, const timespec& ts)
     t->set_nanos(static_cast<std::int32_t>(ts.tv_nsec));
 }
 
+// What Wait answers (now, or when the process exits) for a process that has exited.
+std::string wait_response(std::uint32_t exit_status, const timespec& exited_at)
+{
+    task::WaitResponse wr;
+    wr.set_exit_status(exit_status);
+    set_time(wr.mutable_exited_at(), exited_at);
+    return wr.SerializeAsString();
+}
+
 std::uint32_t exit_code(int wait_status)
 {
     if (WIFEXITED(wait_status))
@@ -585,12 +594,8 @@ TaskService::Outcome TaskService::remove(const std::string& payload)
     set_time(resp.mutable_exited_at(), p->exited_at);
 
     if (p != &c->init) {
-        for (auto& w : p->waiters) { // deleted before it ever ran
-            task::WaitResponse wr;
-            wr.set_exit_status(p->exit_status);
-            set_time(wr.mutable_exited_at(), p->exited_at);
-            w({}, wr.SerializeAsString());
-        }
+        for (auto& w : p->waiters) // deleted before it ever ran
+            w({}, wait_response(p->exit_status, p->exited_at));
         c->execs.erase(req.exec_id());
         return Outcome::ok(resp);
     }
@@ -624,12 +629,8 @@ TaskService::Outcome TaskService::remove(const std::string& payload)
     ev.set_exit_status(p->exit_status);
     set_time(ev.mutable_exited_at(), p->exited_at);
     m_events.publish("/tasks/delete", "containerd.events.TaskDelete", ev.SerializeAsString());
-    for (auto& w : p->waiters) {
-        task::WaitResponse wr;
-        wr.set_exit_status(p->exit_status);
-        set_time(wr.mutable_exited_at(), p->exited_at);
-        w({}, wr.SerializeAsString());
-    }
+    for (auto& w : p->waiters)
+        w({}, wait_response(p->exit_status, p->exited_at));
     m_containers.erase(req.id());
     return Outcome::ok(resp);
 }
@@ -813,12 +814,8 @@ TaskService::Outcome TaskService::wait(const std::string& payload, Reply& reply)
     PARSE(task::WaitRequest, req);
     FIND(c, req.id());
     FIND_PROC(c, p, req.exec_id());
-    if (p->exit_reported) {
-        task::WaitResponse resp;
-        resp.set_exit_status(p->exit_status);
-        set_time(resp.mutable_exited_at(), p->exited_at);
-        return Outcome::ok(resp);
-    }
+    if (p->exit_reported)
+        return Outcome{{}, wait_response(p->exit_status, p->exited_at), false};
     p->waiters.push_back(std::move(reply));
     return Outcome::later();
 }
@@ -922,10 +919,7 @@ void TaskService::report_exit(Container& c, Proc& p)
     ev.set_exit_status(p.exit_status);
     set_time(ev.mutable_exited_at(), p.exited_at);
     m_events.publish("/tasks/exit", "containerd.events.TaskExit", ev.SerializeAsString());
-    task::WaitResponse wr;
-    wr.set_exit_status(p.exit_status);
-    set_time(wr.mutable_exited_at(), p.exited_at);
-    const std::string bytes = wr.SerializeAsString();
+    const std::string bytes = wait_response(p.exit_status, p.exited_at);
     auto waiters = std::move(p.waiters);
     p.waiters.clear();
     for (auto& w : waiters)
