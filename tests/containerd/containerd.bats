@@ -390,23 +390,13 @@ SHOW_TTY='tty; i=0; while [ -z "$(stty size 2>/dev/null)" ] && [ $i -lt 100 ]; d
 	[ -n "$shim" ] || fail "no shim process found for $id"
 	kill -9 $shim
 	# containerd sees the shim go, runs `<shim> -id ID -bundle DIR delete` and drops the task.
-	local i
-	for ((i = 0; i < POLL_TRIES; i++)); do
-		[ -z "$(task_status "$id")" ] && break
-		sleep 0.1
-	done
+	poll_until no_task "$id"
 	[ -z "$(task_status "$id")" ] || fail "task $id still listed as $(task_status "$id")"
-	for ((i = 0; i < POLL_TRIES; i++)); do
-		alive "$pid" || break
-		sleep 0.1
-	done
+	poll_until dead "$pid"
 	! alive "$pid" || fail "container process $pid outlived the cleanup"
 	# containerd drops the task before the shim binary's delete has finished: give the
 	# unmount and the runtime's cgroup removal the polling budget.
-	for ((i = 0; i < POLL_TRIES; i++)); do
-		[ -z "$(rootfs_mounts "$id")" ] && [ -z "$(cgroup_dirs "$id")" ] && break
-		sleep 0.1
-	done
+	poll_until no_mount_or_cgroup "$id"
 	[ -z "$(rootfs_mounts "$id")" ] || fail "rootfs still mounted: $(rootfs_mounts "$id")"
 	[ -z "$(cgroup_dirs "$id")" ] || fail "cgroups left: $(cgroup_dirs "$id")"
 	run ctr_ containers rm "$id"

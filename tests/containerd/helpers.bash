@@ -207,6 +207,19 @@ cgroup_dirs() {
 	done
 }
 
+# poll_until CMD ARGS...: runs CMD every 0.1 s until it succeeds, POLL_TRIES times at most.
+poll_until() {
+	local i
+	for ((i = 0; i < POLL_TRIES; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+no_task() { [ -z "$(task_status "$1")" ]; }
+dead() { ! alive "$1"; }
+no_mount_or_cgroup() { [ -z "$(rootfs_mounts "$1")" ] && [ -z "$(cgroup_dirs "$1")" ]; }
+
 # alive PID: PID exists and is not a zombie.
 alive() {
 	[ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
