@@ -9,10 +9,12 @@ build_deps=(
   # The shim: protoc and libprotobuf, and the containerd/cgroups/gogo .proto files it is generated from.
   protobuf-compiler libprotobuf-dev golang-github-containerd-containerd-dev golang-github-containerd-cgroups-dev
   golang-github-gogo-protobuf-dev zlib1g-dev
+  # image/: libarchive (tar, gzip, zstd) and libcrypto (sha256), both linked statically.
+  libarchive-dev libssl-dev libzstd-dev
 )
 # Test and demo dependencies: the busybox rootfs, the bats suite, reference runtimes, containerd
-# (the shim's integration tests and bench/shim.sh).
-test_deps=(busybox-static bats jq runc iproute2 util-linux procps containerd bc)
+# (the shim's integration tests and bench/shim.sh), umoci, zstd and attr (the image tests: unpack compared with umoci, zstd layers, xattrs).
+test_deps=(busybox-static bats jq runc iproute2 util-linux procps containerd bc umoci zstd attr)
 
 export DEBIAN_FRONTEND=noninteractive
 missing=()
