@@ -1,6 +1,9 @@
 // `husk delete [--force] ID`: removes a stopped (or, forced, any) container.
 #include "runtime/cli/cli.hpp"
 
+#include "common/log.hpp"
+#include "image/bundle.hpp"
+
 #include <memory>
 
 namespace husk::cli {
@@ -23,6 +26,9 @@ void register_delete(CLI::App& app, Context& ctx)
             if (!r && flags->force && r.error().what() == "container does not exist")
                 return 0;
             TRY(std::move(r));
+            // A bundle `run --image` made for this container goes with it.
+            if (auto b = image::remove_owned_bundle(flags->id, ctx.globals.root); !b)
+                log::warn("remove the image bundle: " + b.error().message());
             return 0;
         };
     });

@@ -2,6 +2,11 @@
 // container's exit code.
 #include "runtime/cli/cli.hpp"
 
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "image/bundle.hpp"
+#include "runtime/state/container_id.hpp"
+
 #include <memory>
 
 namespace husk::cli {
@@ -13,6 +18,7 @@ void register_run(CLI::App& app, Context& ctx)
         bool detach = false;
         bool keep = false;
         bool no_subreaper = false;
+        std::string image; // --image LAYOUT[:REF]: unpacked into the bundle first
     };
     auto flags = std::make_shared<RunFlags>();
     auto* cmd = app.add_subcommand("run", "create and run a container");
@@ -20,13 +26,43 @@ void register_run(CLI::App& app, Context& ctx)
     cmd->add_flag("-d,--detach", flags->detach, "detach from the container's process");
     cmd->add_flag("--keep", flags->keep, "do not delete the container after it exits");
     cmd->add_flag("--no-subreaper", flags->no_subreaper, "disable the use of the subreaper used to reap reparented processes");
-    cmd->callback([&ctx, flags] {
-        ctx.action = [&ctx, flags]() -> Result<int> {
+    cmd->add_option("--image", flags->image,
+                    "run an image: unpack LAYOUT[:TAG|:DIGEST] into --bundle (which must be new or empty), or, "
+                    "without --bundle, into a bundle husk owns and removes with the container");
+    cmd->callback([&ctx, flags, cmd] {
+        bool bundle_given = cmd->get_option("--bundle")->count() > 0;
+        ctx.action = [&ctx, flags, bundle_given]() -> Result<int> {
             if (flags->detach && flags->keep)
                 return fail("--detach and --keep cannot both be used");
+            bool owned = false;
+            if (!flags->image.empty()) {
+                TRY(validate_container_id(flags->options.id));
+                image::UnpackRequest req;
+                req.image = flags->image;
+                if (bundle_given) {
+                    req.bundle = flags->options.bundle;
+                } else {
+                    req.bundle = image::owned_bundle_path(flags->options.id);
+                    TRY(fs::mkdir_all(fs::clean(req.bundle + "/.."), 0700));
+                    req.owner_id = flags->options.id;
+                    req.owner_root = ctx.globals.root;
+                    owned = true;
+                }
+                auto report = TRY(image::unpack_image(req));
+                for (const auto& w : report.warnings)
+                    log::warn(w);
+                flags->options.bundle = req.bundle;
+            }
             Runtime rt(ctx.globals.root);
-            return rt.run(flags->options, flags->detach ? Detach::Yes : Detach::No,
-                          flags->keep ? Keep::Yes : Keep::No);
+            auto result = rt.run(flags->options, flags->detach ? Detach::Yes : Detach::No,
+                                 flags->keep ? Keep::Yes : Keep::No);
+            // The bundle goes with the container: now, if it is gone (run failed, or ran attached
+            // without --keep); otherwise at `delete`.
+            if (owned && (!result || (!flags->detach && !flags->keep))) {
+                if (auto r = image::remove_owned_bundle(flags->options.id, ctx.globals.root); !r)
+                    log::warn("remove the image bundle: " + r.error().message());
+            }
+            return result;
         };
     });
 }
