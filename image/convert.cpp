@@ -15,6 +15,7 @@
 //   denied there anyway).
 #include "image/convert.hpp"
 
+#include "common/json_error.hpp"
 #include "runtime/spec/config.hpp"
 
 #include <nlohmann/json.hpp>
@@ -219,17 +220,7 @@ Result<json> parse_image_config(std::string_view text)
             return fail(std::string("image config: expected a JSON object, got ") + doc.type_name());
         return doc;
     }
-    // The non-throwing parse only says that it failed; a throwing one says where and why.
-    std::string detail = "parse error";
-    try {
-        [[maybe_unused]] json again = json::parse(text.begin(), text.end());
-    } catch (const json::parse_error& e) {
-        std::string msg = e.what();
-        if (auto pos = msg.find("] "); msg.starts_with("[json.exception") && pos != std::string::npos)
-            msg.erase(0, pos + 2);
-        detail = msg;
-    }
-    return fail("image config: invalid JSON: " + detail);
+    return fail("image config: invalid JSON: " + json_error_detail(text));
 }
 
 std::string join_path(std::string_view path, std::string_view key)

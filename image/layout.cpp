@@ -1,6 +1,7 @@
 #include "image/layout.hpp"
 
 #include "common/fs.hpp"
+#include "common/json_error.hpp"
 #include "common/sys.hpp"
 
 #include <archive.h>
@@ -33,7 +34,7 @@ Result<json> parse_object(std::string_view text, const std::string& what)
 {
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded())
-        return fail(what + ": not valid JSON");
+        return fail(what + ": invalid JSON: " + json_error_detail(text));
     if (!j.is_object())
         return fail(what + ": not a JSON object");
     return j;

@@ -1,6 +1,8 @@
 // See metrics.hpp for what maps to what.
 #include "shim/metrics.hpp"
 
+#include "common/json_error.hpp"
+
 #include "github.com/containerd/cgroups/stats/v1/metrics.pb.h"
 #include "github.com/containerd/cgroups/v2/stats/metrics.pb.h"
 
@@ -129,17 +131,7 @@ Result<json> parse_document(std::string_view text)
 {
     json doc = json::parse(text.begin(), text.end(), nullptr, false);
     if (doc.is_discarded()) {
-        // The non-throwing parse only says that it failed; a throwing one says where and why.
-        std::string detail = "parse error";
-        try {
-            [[maybe_unused]] json again = json::parse(text.begin(), text.end());
-        } catch (const json::parse_error& e) {
-            std::string msg = e.what();
-            if (auto pos = msg.find("] "); msg.starts_with("[json.exception") && pos != std::string::npos)
-                msg.erase(0, pos + 2);
-            detail = msg;
-        }
-        return fail("invalid JSON: " + detail);
+        return fail("invalid JSON: " + json_error_detail(text));
     }
     if (!doc.is_object())
         return fail("expected a JSON object, got " + describe(doc));

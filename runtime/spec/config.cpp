@@ -5,6 +5,7 @@
 #include "runtime/spec/config.hpp"
 
 #include "common/fs.hpp"
+#include "common/json_error.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -357,17 +358,7 @@ Result<json> parse_json(std::string_view text, std::string_view what)
             return fail(std::string(what) + ": expected a JSON object");
         return doc;
     }
-    // The non-throwing parse only says that it failed; a throwing one says where and why.
-    std::string detail = "parse error";
-    try {
-        [[maybe_unused]] json again = json::parse(text.begin(), text.end());
-    } catch (const json::parse_error& e) {
-        std::string msg = e.what();
-        if (auto pos = msg.find("] "); msg.starts_with("[json.exception") && pos != std::string::npos)
-            msg.erase(0, pos + 2);
-        detail = msg + " (byte " + std::to_string(e.byte) + ")";
-    }
-    return fail(std::string(what) + ": invalid JSON: " + detail);
+    return fail(std::string(what) + ": invalid JSON: " + json_error_detail(text));
 }
 
 // ---- process -----------------------------------------------------------------------------
