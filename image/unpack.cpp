@@ -12,7 +12,12 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <unordered_set>
 
 namespace husk::image {
@@ -575,6 +580,114 @@ Result<> remove_tree_at(BorrowedFd dir, const std::string& name)
     return {};
 }
 
+namespace {
+
+// Decompression on a second thread. Inflating a layer costs about as much CPU as creating
+// its files does in system calls, so the two overlap: this thread turns the compressed blob
+// into tar bytes (libarchive's "raw" format with its gzip and zstd filters) and hands them
+// over in chunks to the thread that applies entries, through a short bounded queue.
+class Decompressor {
+public:
+    explicit Decompressor(int fd) : m_thread([this, fd] { run(fd); }) {}
+    ~Decompressor()
+    {
+        {
+            std::lock_guard lock(m_mutex);
+            m_cancel = true;
+        }
+        m_cv.notify_all();
+        m_thread.join();
+    }
+    Decompressor(const Decompressor&) = delete;
+    Decompressor& operator=(const Decompressor&) = delete;
+
+    // libarchive's read callback on the applying side.
+    static la_ssize_t read(struct archive* a, void* self, const void** buffer)
+    {
+        auto* d = static_cast<Decompressor*>(self);
+        std::unique_lock lock(d->m_mutex);
+        d->m_cv.wait(lock, [d] { return !d->m_queue.empty() || d->m_done; });
+        if (!d->m_queue.empty()) {
+            d->m_current = std::move(d->m_queue.front());
+            d->m_queue.pop_front();
+            lock.unlock();
+            d->m_cv.notify_all();
+            *buffer = d->m_current.data();
+            return static_cast<la_ssize_t>(d->m_current.size());
+        }
+        if (!d->m_error.empty()) {
+            archive_set_error(a, EIO, "%s", d->m_error.c_str());
+            return -1;
+        }
+        return 0;
+    }
+
+private:
+    static constexpr size_t kChunk = 1 << 20;
+    static constexpr size_t kQueued = 4;
+
+    void run(int fd)
+    {
+        std::string error;
+        struct archive* r = archive_read_new();
+        archive_read_support_filter_gzip(r);
+        archive_read_support_filter_zstd(r);
+        archive_read_support_format_raw(r);
+        struct archive_entry* e = nullptr;
+        if (archive_read_open_fd(r, fd, kChunk) != ARCHIVE_OK || archive_read_next_header(r, &e) != ARCHIVE_OK) {
+            error = std::string("decompress: ") + archive_error_string(r);
+        } else {
+            for (;;) {
+                std::vector<char> chunk(kChunk);
+                la_ssize_t n = archive_read_data(r, chunk.data(), chunk.size());
+                if (n < 0) {
+                    error = std::string("decompress: ") + archive_error_string(r);
+                    break;
+                }
+                if (n == 0)
+                    break;
+                chunk.resize(static_cast<size_t>(n));
+                std::unique_lock lock(m_mutex);
+                m_cv.wait(lock, [this] { return m_queue.size() < kQueued || m_cancel; });
+                if (m_cancel)
+                    break;
+                m_queue.push_back(std::move(chunk));
+                lock.unlock();
+                m_cv.notify_all();
+            }
+        }
+        archive_read_free(r);
+        {
+            std::lock_guard lock(m_mutex);
+            m_error = std::move(error);
+            m_done = true;
+        }
+        m_cv.notify_all();
+    }
+
+    std::mutex m_mutex;
+    std::condition_variable m_cv;
+    std::deque<std::vector<char>> m_queue;
+    std::vector<char> m_current; // the chunk libarchive reads now
+    bool m_done = false;
+    bool m_cancel = false;
+    std::string m_error;
+    std::thread m_thread; // last: it starts once everything above exists
+};
+
+bool is_compressed(BorrowedFd fd)
+{
+    unsigned char magic[4] = {};
+    off_t at = ::lseek(fd.get(), 0, SEEK_CUR);
+    if (at < 0 || ::pread(fd.get(), magic, sizeof magic, at) != static_cast<ssize_t>(sizeof magic))
+        return false;
+    bool gzip = magic[0] == 0x1f && magic[1] == 0x8b;
+    bool zstd = magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd;
+    return gzip || zstd;
+}
+
+} // namespace
+
 Result<ApplyStats> apply_layer(BorrowedFd root, BorrowedFd layer, const std::string& label, const ApplyOptions& options)
 {
     struct archive* a = archive_read_new();
@@ -583,10 +696,15 @@ Result<ApplyStats> apply_layer(BorrowedFd root, BorrowedFd layer, const std::str
         ~Closer() { archive_read_free(a); }
     } closer {a};
     archive_read_support_format_tar(a);
-    archive_read_support_filter_gzip(a);
-    archive_read_support_filter_zstd(a);
-    archive_read_support_filter_none(a);
-    if (archive_read_open_fd(a, layer.get(), 1 << 20) != ARCHIVE_OK)
+    std::optional<Decompressor> inflater;
+    int opened = ARCHIVE_OK;
+    if (is_compressed(layer)) {
+        inflater.emplace(layer.get());
+        opened = archive_read_open(a, &*inflater, nullptr, Decompressor::read, nullptr);
+    } else {
+        opened = archive_read_open_fd(a, layer.get(), 1 << 20);
+    }
+    if (opened != ARCHIVE_OK)
         return fail("layer " + label + ": " + archive_error_string(a));
     Applier applier(root, label, options);
     for (;;) {
