@@ -772,6 +772,8 @@ zero_blob() {
 	[[ "${lines[1]}" =~ ^uid=1001\(app\)\ gid=1002\(appgrp\) ]] || fail "id: ${lines[1]}"
 	assert_root_empty
 	check_no_leftovers "$CID"
+	# The bundle husk made for the container went with it.
+	[ ! -e "/var/lib/husk/bundles/$CID" ] || fail "/var/lib/husk/bundles/$CID is left behind"
 	# Nothing written next to the layout.
 	[ "$(dir_snapshot "$TEST_DIR")" = "$before" ] || fail "the test directory changed"
 }
