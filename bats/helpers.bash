@@ -252,8 +252,9 @@ build_rootfs_cache() {
 	[ -x "$dest/bin/busybox" ] || fail "could not build the rootfs cache in $dest"
 }
 
-# setup_bundle: fresh per-test state root, bundle and container id. Call from setup().
-setup_bundle() {
+# setup_test_dir: fresh per-test directory, state root and container id; $BUNDLE is named
+# but not made.
+setup_test_dir() {
 	build_rootfs_cache
 	mkdir -p "$HUSK_TEST_TMP"
 	TEST_DIR=$(mktemp -d "$HUSK_TEST_TMP/t.XXXXXX")
@@ -268,7 +269,15 @@ setup_bundle() {
 	BUNDLE="$TEST_DIR/bundle"
 	DETACHED_LOG="$TEST_DIR/detached.log"
 	CID="${CID_PREFIX}$$"
-	mkdir -p "$ROOT" "$BUNDLE"
+	mkdir -p "$ROOT"
+	HOLDER_PIDS=()
+}
+
+# setup_bundle: setup_test_dir, and $BUNDLE made from the busybox rootfs and the reference
+# config. Call from setup().
+setup_bundle() {
+	setup_test_dir
+	mkdir -p "$BUNDLE"
 	cp -a "$HUSK_TEST_CACHE/rootfs" "$BUNDLE/rootfs"
 	# The reference `spec` output, with no terminal (CI has none) and a writable root, which
 	# most tests need; tests about read-only roots set it back.

@@ -25,20 +25,8 @@ IMG_PATH_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # directory that does not exist or is empty).
 
 setup_image_test() {
-	build_rootfs_cache
-	mkdir -p "$HUSK_TEST_TMP"
-	TEST_DIR=$(mktemp -d "$HUSK_TEST_TMP/t.XXXXXX")
-	chmod go+x "$TEST_DIR" "$HUSK_TEST_TMP"
-	if [ "$HUSK_TEST_TMP" = "$BATS_RUN_TMPDIR/husk-tests" ]; then
-		chmod go+x "$BATS_RUN_TMPDIR"
-	fi
-	ROOT="$TEST_DIR/state"
-	BUNDLE="$TEST_DIR/bundle"
+	setup_test_dir
 	LAYOUT="$TEST_DIR/layout"
-	DETACHED_LOG="$TEST_DIR/detached.log"
-	CID="${CID_PREFIX}$$"
-	mkdir -p "$ROOT"
-	HOLDER_PIDS=()
 }
 
 # ---------------------------------------------------------------------------------------------
