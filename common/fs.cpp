@@ -139,24 +139,16 @@ Result<> remove_at(int dirfd, const char* name, const std::string& shown)
     int fd = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return fail_errno("open " + shown);
-    DIR* d = ::fdopendir(fd);
-    if (!d) {
-        ::close(fd);
-        return fail_errno("opendir " + shown);
-    }
-    std::vector<std::string> names;
-    while (dirent* e = ::readdir(d)) {
-        std::string n = e->d_name;
-        if (n != "." && n != "..")
-            names.push_back(std::move(n));
-    }
+    Fd dir(fd);
+    auto names = list_dir(dir.borrow());
+    if (!names)
+        return std::unexpected(names.error().prefix(shown));
     Result<> result;
-    for (const auto& n : names) {
-        auto r = remove_at(::dirfd(d), n.c_str(), shown + "/" + n);
+    for (const auto& n : *names) {
+        auto r = remove_at(dir.get(), n.c_str(), shown + "/" + n);
         if (!r && result)
             result = r;
     }
-    ::closedir(d);
     if (::unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && result)
         return fail_errno("rmdir " + shown);
     return result;
@@ -164,7 +156,30 @@ Result<> remove_at(int dirfd, const char* name, const std::string& shown)
 
 } // namespace
 
+Result<std::vector<std::string>> list_dir(BorrowedFd dir)
+{
+    // readdir on a duplicate: closedir closes the descriptor it was given, not the caller's.
+    int fd = ::openat(dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return fail_errno("open directory");
+    DIR* d = ::fdopendir(fd);
+    if (!d) {
+        ::close(fd);
+        return fail_errno("opendir");
+    }
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..")
+            names.push_back(std::move(n));
+    }
+    ::closedir(d);
+    return names;
+}
+
 Result<> remove_all(const std::string& path) { return remove_at(AT_FDCWD, path.c_str(), path); }
+
+Result<> remove_all_at(BorrowedFd dir, const std::string& name) { return remove_at(dir.get(), name.c_str(), name); }
 
 bool exists(const std::string& path)
 {

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <sys/types.h>
+#include <vector>
 
 namespace husk::fs {
 
@@ -30,6 +31,10 @@ Result<> write_all(BorrowedFd fd, std::string_view content);
 Result<> mkdir_all(const std::string& path, mode_t mode = 0755);
 // Removes a directory tree; follows no symlinks (they are unlinked, not traversed).
 Result<> remove_all(const std::string& path);
+// The same for `name` in the directory `dir` (nothing to remove is not an error).
+Result<> remove_all_at(BorrowedFd dir, const std::string& name);
+// The names in a directory, without "." and "..".
+Result<std::vector<std::string>> list_dir(BorrowedFd dir);
 bool exists(const std::string& path);
 // Absolute, lexically cleaned path ("a/../b" -> "b"); relative paths are taken from `base`.
 std::string absolute(const std::string& path, const std::string& base);

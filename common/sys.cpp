@@ -36,6 +36,18 @@ int openat2(int dirfd, const char* path, const open_how& how)
     return static_cast<int>(::syscall(SYS_openat2, dirfd, path, &how, sizeof how));
 }
 
+int openat2_resolved(int dirfd, const std::string& path, int flags, uint64_t resolve)
+{
+    open_how how {};
+    how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+    how.resolve = resolve | RESOLVE_NO_MAGICLINKS;
+    for (;;) {
+        int fd = openat2(dirfd, path.empty() ? "." : path.c_str(), how);
+        if (fd >= 0 || errno != EAGAIN)
+            return fd;
+    }
+}
+
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 int pidfd_send_signal(int pidfd, int sig)

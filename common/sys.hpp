@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <linux/openat2.h>
 #include <optional>
+#include <string>
 #include <sys/types.h>
 
 namespace husk::sys {
@@ -29,6 +30,10 @@ struct CloneArgs {
 pid_t clone3_fork(const CloneArgs& args);
 
 int openat2(int dirfd, const char* path, const open_how& how);
+// openat2 as path lookups below a root want it: `flags | O_CLOEXEC`, `resolve |
+// RESOLVE_NO_MAGICLINKS`, "" for dirfd itself, and the call repeated on EAGAIN (the kernel's
+// answer to a rename or mount racing a RESOLVE_BENEATH/IN_ROOT lookup).
+int openat2_resolved(int dirfd, const std::string& path, int flags, uint64_t resolve);
 int pidfd_open(pid_t pid);
 int pidfd_send_signal(int pidfd, int sig);
 int pivot_root(const char* new_root, const char* put_old);

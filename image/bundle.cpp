@@ -7,7 +7,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -20,36 +19,11 @@ namespace {
 constexpr const char* kMarker = "husk-image.json";
 constexpr uint64_t kUserFileLimit = 4 << 20;
 
-bool dir_is_empty(const std::string& path, bool* exists, bool* is_dir)
-{
-    struct stat st;
-    *exists = ::lstat(path.c_str(), &st) == 0;
-    *is_dir = *exists && S_ISDIR(st.st_mode);
-    if (!*is_dir)
-        return false;
-    DIR* d = ::opendir(path.c_str());
-    if (d == nullptr)
-        return false;
-    bool empty = true;
-    while (struct dirent* de = ::readdir(d)) {
-        std::string n = de->d_name;
-        if (n != "." && n != "..") {
-            empty = false;
-            break;
-        }
-    }
-    ::closedir(d);
-    return empty;
-}
-
 // A file of the image (/etc/passwd, /etc/group) read as the container would see it: the
 // lookup stays inside the rootfs whatever symlinks it holds.
 Result<std::optional<std::string>> read_in_rootfs(BorrowedFd rootfs, const char* path)
 {
-    open_how how {};
-    how.flags = O_RDONLY | O_CLOEXEC;
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    int fd = sys::openat2(rootfs.get(), path, how);
+    int fd = sys::openat2_resolved(rootfs.get(), path, O_RDONLY, RESOLVE_IN_ROOT);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return std::optional<std::string>();
@@ -162,6 +136,7 @@ Result<> unpack_into(const UnpackRequest& req, const std::string& bundle, Unpack
         }
     }
 
+    // Opened again: after an overlay mount the path names the merged tree.
     Fd root = TRY(fs::open(rootfs, O_PATH | O_DIRECTORY));
     UserFiles files;
     files.passwd = TRY(read_in_rootfs(root.borrow(), "/etc/passwd"));
@@ -204,14 +179,17 @@ Result<UnpackReport> unpack_image(const UnpackRequest& req)
     if (!req.cache_dir.empty() && (req.rootless || ::geteuid() != 0))
         return fail("--cache mounts an overlay and needs root; it cannot be used rootless");
     std::string bundle = fs::absolute(req.bundle, fs::current_dir());
-    bool exists = false, is_dir = false;
-    bool empty = dir_is_empty(bundle, &exists, &is_dir);
-    if (exists && !is_dir)
-        return fail("bundle " + bundle + " exists and is not a directory");
-    if (exists && !empty)
-        return fail("bundle " + bundle + " exists and is not empty");
-    if (!exists && ::mkdir(bundle.c_str(), 0700) < 0)
+    struct stat st;
+    bool exists = ::lstat(bundle.c_str(), &st) == 0;
+    if (exists) {
+        if (!S_ISDIR(st.st_mode))
+            return fail("bundle " + bundle + " exists and is not a directory");
+        Fd dir = TRY(fs::open(bundle, O_PATH | O_DIRECTORY | O_NOFOLLOW));
+        if (!TRY_CTX(fs::list_dir(dir.borrow()), "bundle " + bundle).empty())
+            return fail("bundle " + bundle + " exists and is not empty");
+    } else if (::mkdir(bundle.c_str(), 0700) < 0) {
         return fail_errno("make bundle directory " + bundle);
+    }
 
     UnpackReport report;
     auto r = unpack_into(req, bundle, report);
@@ -220,17 +198,10 @@ Result<UnpackReport> unpack_image(const UnpackRequest& req)
         // directory if it was ours.
         unmount_rootfs(bundle);
         if (exists) {
-            if (DIR* d = ::opendir(bundle.c_str())) {
-                std::vector<std::string> names;
-                while (struct dirent* de = ::readdir(d)) {
-                    std::string n = de->d_name;
-                    if (n != "." && n != "..")
-                        names.push_back(n);
-                }
-                ::closedir(d);
-                for (auto& n : names)
-                    (void)fs::remove_all(bundle + "/" + n);
-            }
+            auto dir = fs::open(bundle, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+            auto names = dir ? fs::list_dir(dir->borrow()) : std::unexpected(dir.error());
+            for (const auto& n : names.value_or(std::vector<std::string>()))
+                (void)fs::remove_all_at(dir->borrow(), n);
         } else {
             (void)fs::remove_all(bundle);
         }

@@ -1,11 +1,11 @@
 #include "image/unpack.hpp"
 
+#include "common/fs.hpp"
 #include "common/sys.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -27,18 +27,6 @@ namespace {
 constexpr const char* kWhiteoutPrefix = ".wh.";
 constexpr const char* kOpaqueMarker = ".wh..wh..opq";
 
-int open_resolved(BorrowedFd root, const std::string& rel, int flags, uint64_t resolve)
-{
-    open_how how {};
-    how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-    how.resolve = resolve | RESOLVE_NO_MAGICLINKS;
-    for (;;) {
-        int fd = sys::openat2(root.get(), rel.empty() ? "." : rel.c_str(), how);
-        if (fd >= 0 || errno != EAGAIN)
-            return fd;
-    }
-}
-
 // Opens the directory `rel` below `root` without leaving it. A symlink on the way that
 // stays below the root is followed; one that does not (absolute, or ".." past the root) is
 // followed as the container will see it, from the root (RESOLVE_IN_ROOT): Debian's
@@ -47,19 +35,13 @@ int open_resolved(BorrowedFd root, const std::string& rel, int flags, uint64_t r
 // EXDEV instead of being made inside; "" is the root itself.
 int open_dir_beneath(BorrowedFd root, const std::string& rel, int flags)
 {
-    int fd = open_resolved(root, rel, flags, RESOLVE_BENEATH);
+    int fd = sys::openat2_resolved(root.get(), rel, flags, RESOLVE_BENEATH);
     if (fd >= 0 || errno != EXDEV)
         return fd;
-    fd = open_resolved(root, rel, flags, RESOLVE_IN_ROOT);
+    fd = sys::openat2_resolved(root.get(), rel, flags, RESOLVE_IN_ROOT);
     if (fd < 0 && errno == ENOENT)
         errno = EXDEV;
     return fd;
-}
-
-// The last component is never followed: only the exact entry is opened.
-int open_beneath(BorrowedFd root, const std::string& rel, int flags)
-{
-    return open_dir_beneath(root, rel, flags | O_NOFOLLOW);
 }
 
 std::string dir_of(const std::string& path)
@@ -105,7 +87,10 @@ private:
     // The directory `dir` (relative to the root), made when missing if `create`; -1 with
     // errno ENOENT when missing and not made. The fd is owned by the one-entry cache.
     Result<int> parent(const std::string& dir, const std::string& entry_name, bool create);
-    Result<> replace_existing(int pfd, const std::string& base, const std::string& name, bool keep_dir, bool* kept);
+    // Removes what is at `base` for a new entry; with KeepDir::Yes an existing directory stays
+    // (a directory entry over a directory merges). Returns whether something was kept.
+    enum class KeepDir { No, Yes };
+    Result<bool> replace_existing(int pfd, const std::string& base, const std::string& name, KeepDir keep_dir = KeepDir::No);
     Result<> whiteout(const std::string& dir, const std::string& target, const std::string& name);
     Result<> opaque(const std::string& dir, const std::string& name);
     Result<> prune(BorrowedFd dfd, const std::string& dir);
@@ -182,20 +167,18 @@ Result<int> Applier::parent(const std::string& dir, const std::string& name, boo
     return fd;
 }
 
-Result<> Applier::replace_existing(int pfd, const std::string& base, const std::string& name, bool keep_dir, bool* kept)
+Result<bool> Applier::replace_existing(int pfd, const std::string& base, const std::string& name, KeepDir keep_dir)
 {
     struct stat st;
     if (::fstatat(pfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno == ENOENT)
-            return {};
+            return false;
         return std::unexpected(refuse_errno(name, "stat the existing entry"));
     }
-    if (keep_dir && S_ISDIR(st.st_mode)) {
-        *kept = true;
-        return {};
-    }
-    TRY_CTX(remove_tree_at(BorrowedFd(pfd), base), "layer " + m_label + ": entry \"" + name + "\": replace");
-    return {};
+    if (keep_dir == KeepDir::Yes && S_ISDIR(st.st_mode))
+        return true;
+    TRY_CTX(fs::remove_all_at(BorrowedFd(pfd), base), "layer " + m_label + ": entry \"" + name + "\": replace");
+    return false;
 }
 
 Result<> Applier::xattrs(const std::string& name, int fd, struct archive_entry* e)
@@ -248,33 +231,20 @@ Result<> Applier::metadata(const std::string& name, int fd, int pfd, const std::
 
 Result<> Applier::prune(BorrowedFd dfd, const std::string& dir)
 {
-    int rfd = ::openat(dfd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (rfd < 0)
-        return fail_errno("layer " + m_label + ": open opaque directory \"" + dir + "\"");
-    DIR* d = ::fdopendir(rfd);
-    if (d == nullptr) {
-        Fd closer(rfd);
-        return fail_errno("layer " + m_label + ": read opaque directory \"" + dir + "\"");
-    }
-    std::vector<std::pair<std::string, bool>> children;
-    while (struct dirent* de = ::readdir(d)) {
-        std::string n = de->d_name;
-        if (n == "." || n == "..")
-            continue;
-        children.emplace_back(n, de->d_type == DT_DIR);
-    }
-    ::closedir(d);
-    for (auto& [child, is_dir] : children) {
+    std::string where = "layer " + m_label + ": opaque directory \"" + dir + "\"";
+    auto children = TRY_CTX(fs::list_dir(dfd), where);
+    for (const auto& child : children) {
         std::string full = join(dir, child);
         if (!m_created.contains(full)) {
-            TRY_CTX(remove_tree_at(dfd, child), "layer " + m_label + ": opaque directory \"" + dir + "\"");
-        } else if (is_dir) {
-            // Made again by this layer over an earlier one's: what the earlier had is hidden too.
-            int sub = ::openat(dfd.get(), child.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub >= 0) {
-                Fd subfd(sub);
-                TRY(prune(subfd.borrow(), full));
-            }
+            TRY_CTX(fs::remove_all_at(dfd, child), where);
+            continue;
+        }
+        // Made again by this layer over an earlier one's: what the earlier had is hidden too.
+        // (Not a directory, or a symlink: ENOTDIR/ELOOP, nothing below to hide.)
+        int sub = ::openat(dfd.get(), child.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0) {
+            Fd subfd(sub);
+            TRY(prune(subfd.borrow(), full));
         }
     }
     return {};
@@ -308,8 +278,7 @@ Result<> Applier::whiteout(const std::string& dir, const std::string& target, co
     int pfd = TRY(parent(dir, name, overlay));
     if (pfd < 0)
         return {}; // whiting out under a directory no layer made: nothing to remove
-    bool kept = false;
-    TRY(replace_existing(pfd, target, name, false, &kept));
+    TRY(replace_existing(pfd, target, name));
     m_created.erase(join(dir, target));
     if (overlay) {
         if (::mknodat(pfd, target.c_str(), S_IFCHR | 0, makedev(0, 0)) < 0)
@@ -372,8 +341,7 @@ Result<> Applier::entry(struct archive* a, struct archive_entry* e)
             return std::unexpected(refuse_errno(name, "hard link target \"" + *target + "\""));
         }
         Fd tparent(tfd);
-        bool kept = false;
-        TRY(replace_existing(pfd, base, name, false, &kept));
+        TRY(replace_existing(pfd, base, name));
         // flags 0: a symlink target is linked itself, never followed.
         if (::linkat(tparent.get(), base_of(*target).c_str(), pfd, base.c_str(), 0) < 0) {
             if (errno == ENOENT)
@@ -387,8 +355,7 @@ Result<> Applier::entry(struct archive* a, struct archive_entry* e)
     case AE_IFREG: {
         int fd = ::openat(pfd, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0 && errno == EEXIST) {
-            bool kept = false;
-            TRY(replace_existing(pfd, base, name, false, &kept));
+            TRY(replace_existing(pfd, base, name));
             fd = ::openat(pfd, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         }
         if (fd < 0)
@@ -426,11 +393,10 @@ Result<> Applier::entry(struct archive* a, struct archive_entry* e)
         return {};
     }
     case AE_IFDIR: {
-        bool kept = false;
         if (::mkdirat(pfd, base.c_str(), 0700) < 0) {
             if (errno != EEXIST)
                 return std::unexpected(refuse_errno(name, "make directory"));
-            TRY(replace_existing(pfd, base, name, true, &kept));
+            bool kept = TRY(replace_existing(pfd, base, name, KeepDir::Yes));
             if (!kept && ::mkdirat(pfd, base.c_str(), 0700) < 0)
                 return std::unexpected(refuse_errno(name, "make directory"));
         }
@@ -461,8 +427,7 @@ Result<> Applier::entry(struct archive* a, struct archive_entry* e)
         if (::symlinkat(target, pfd, base.c_str()) < 0) {
             if (errno != EEXIST)
                 return std::unexpected(refuse_errno(name, "make symlink"));
-            bool kept = false;
-            TRY(replace_existing(pfd, base, name, false, &kept));
+            TRY(replace_existing(pfd, base, name));
             if (::symlinkat(target, pfd, base.c_str()) < 0)
                 return std::unexpected(refuse_errno(name, "make symlink"));
         }
@@ -481,8 +446,7 @@ Result<> Applier::entry(struct archive* a, struct archive_entry* e)
         if (::mknodat(pfd, base.c_str(), type | 0600, dev) < 0) {
             if (errno != EEXIST)
                 return std::unexpected(refuse_errno(name, "make node"));
-            bool kept = false;
-            TRY(replace_existing(pfd, base, name, false, &kept));
+            TRY(replace_existing(pfd, base, name));
             if (::mknodat(pfd, base.c_str(), type | 0600, dev) < 0)
                 return std::unexpected(refuse_errno(name, "make node"));
         }
@@ -501,7 +465,7 @@ Result<> Applier::finish()
     invalidate();
     for (auto it = m_dirs.rbegin(); it != m_dirs.rend(); ++it) {
         // O_NOFOLLOW: a later entry may have replaced the directory with a symlink.
-        int fd = open_beneath(m_root, it->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        int fd = open_dir_beneath(m_root, it->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
         if (fd < 0) {
             if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)
                 continue; // replaced or whited out later in the layer
@@ -539,45 +503,6 @@ Result<std::string> clean_entry_name(std::string_view name)
         out += comp;
     }
     return out;
-}
-
-Result<> remove_tree_at(BorrowedFd dir, const std::string& name)
-{
-    struct stat st;
-    if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
-        if (errno == ENOENT)
-            return {};
-        return fail_errno("stat " + name);
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        if (::unlinkat(dir.get(), name.c_str(), 0) < 0 && errno != ENOENT)
-            return fail_errno("remove " + name);
-        return {};
-    }
-    int fd = ::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return fail_errno("open " + name);
-    Fd sub(fd);
-    int lfd = ::dup(sub.get());
-    if (lfd < 0)
-        return fail_errno("dup");
-    DIR* d = ::fdopendir(lfd);
-    if (d == nullptr) {
-        Fd closer(lfd);
-        return fail_errno("read " + name);
-    }
-    std::vector<std::string> children;
-    while (struct dirent* de = ::readdir(d)) {
-        std::string n = de->d_name;
-        if (n != "." && n != "..")
-            children.push_back(std::move(n));
-    }
-    ::closedir(d);
-    for (auto& c : children)
-        TRY_CTX(remove_tree_at(sub.borrow(), c), name);
-    if (::unlinkat(dir.get(), name.c_str(), AT_REMOVEDIR) < 0 && errno != ENOENT)
-        return fail_errno("remove " + name);
-    return {};
 }
 
 namespace {

@@ -49,7 +49,4 @@ Result<std::string> clean_entry_name(std::string_view name);
 // under `root`. `label` names the layer in errors.
 Result<ApplyStats> apply_layer(BorrowedFd root, BorrowedFd layer, const std::string& label, const ApplyOptions& options);
 
-// Removes `name` in `dir` and, for a directory, all below it, following no symlink.
-Result<> remove_tree_at(BorrowedFd dir, const std::string& name);
-
 } // namespace husk::image

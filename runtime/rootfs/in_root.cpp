@@ -13,14 +13,7 @@ namespace {
 
 int open_resolved(int root, const std::string& rel, int flags)
 {
-    open_how how {};
-    how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    for (;;) {
-        int fd = sys::openat2(root, rel.empty() ? "." : rel.c_str(), how);
-        if (fd >= 0 || errno != EAGAIN)
-            return fd;
-    }
+    return sys::openat2_resolved(root, rel, flags, RESOLVE_IN_ROOT);
 }
 
 std::vector<std::string> components(const std::string& path)

@@ -53,3 +53,25 @@ TEST_CASE("read_file of a missing file names it")
     CHECK(r.error().code() == ENOENT);
     CHECK(r.error().message().find("/nonexistent/husk/file") != std::string::npos);
 }
+
+TEST_CASE("list_dir and remove_all_at: names below a directory fd, no symlink followed")
+{
+    char tmpl[] = "/tmp/husk-fs-test-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    std::string top = tmpl;
+    REQUIRE(fs::mkdir_all(top + "/dir/tree/deep"));
+    REQUIRE(fs::mkdir_all(top + "/outside"));
+    REQUIRE(fs::write_file(top + "/outside/keep", "k"));
+    REQUIRE(fs::write_file(top + "/dir/tree/deep/f", "f"));
+    REQUIRE(::symlink((top + "/outside").c_str(), (top + "/dir/tree/link").c_str()) == 0);
+    auto dir = fs::open(top + "/dir", O_PATH | O_DIRECTORY);
+    REQUIRE(dir);
+    auto names = fs::list_dir(dir->borrow());
+    REQUIRE(names);
+    CHECK(*names == std::vector<std::string> {"tree"});
+    REQUIRE(fs::remove_all_at(dir->borrow(), "tree"));
+    CHECK(fs::list_dir(dir->borrow())->empty());
+    CHECK(fs::read_file(top + "/outside/keep").value() == "k"); // the link went, not its target
+    CHECK(fs::remove_all_at(dir->borrow(), "never-there"));
+    REQUIRE(fs::remove_all(top));
+}
