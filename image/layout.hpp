@@ -30,8 +30,6 @@ struct Platform {
 // "os/arch[/variant]".
 Result<Platform> parse_platform(std::string_view text);
 
-enum class Compression { None, Gzip, Zstd };
-
 struct Descriptor {
     std::string media_type;
     Digest digest;
@@ -40,11 +38,9 @@ struct Descriptor {
     std::optional<Platform> platform;
 };
 
-// Parses one descriptor object of an index or manifest (JSON text of the object).
-Result<Descriptor> parse_descriptor(std::string_view json);
-
-// The compression a layer media type names; an error for a type that is not a layer.
-Result<Compression> layer_compression(std::string_view media_type);
+// Whether a media type is one of a layer tar's (OCI, distributable or not, plain, gzip or
+// zstd; Docker's). The unpacker tells the compression from the stream itself.
+bool is_layer_media_type(std::string_view media_type);
 
 // "LAYOUT[:REF]": the layout path and the reference (tag or digest; empty when none).
 // A digest reference keeps its own colon ("dir:sha256:..."); an argument that names an
