@@ -634,17 +634,23 @@ zero_blob() {
 	head -c "$(stat -c %s "$f")" /dev/zero >"$f.tmp" && mv "$f.tmp" "$f"
 }
 
+# fresh_small_image_blob WHAT: a new $LAYOUT:bad; prints the digest of its layer, config or
+# manifest (in $(...): the layout is on disk, the IMG_* variables stay in the subshell).
+fresh_small_image_blob() {
+	rm -rf "$LAYOUT"
+	small_image bad
+	case $1 in
+	layer) echo "${IMG_LAYER_DIGESTS[0]}" ;;
+	config) echo "$IMG_CONFIG_DIGEST" ;;
+	manifest) echo "$IMG_MANIFEST_DIGEST" ;;
+	esac
+}
+
 @test "image unpack refuses a blob whose content does not match its digest" {
 	[ -z "${IS_RUNC:-}" ] || skip "husk only: image"
 	local what digest
 	for what in layer config manifest; do
-		rm -rf "$LAYOUT"
-		small_image bad
-		case $what in
-		layer) digest=${IMG_LAYER_DIGESTS[0]} ;;
-		config) digest=$IMG_CONFIG_DIGEST ;;
-		manifest) digest=$IMG_MANIFEST_DIGEST ;;
-		esac
+		digest=$(fresh_small_image_blob "$what")
 		zero_blob "$LAYOUT" "$digest"
 		expect_refused "$LAYOUT:bad" "$(hex12 "$digest")"
 	done
@@ -672,13 +678,7 @@ zero_blob() {
 	[ -z "${IS_RUNC:-}" ] || skip "husk only: image"
 	local what digest
 	for what in layer config manifest; do
-		rm -rf "$LAYOUT"
-		small_image bad
-		case $what in
-		layer) digest=${IMG_LAYER_DIGESTS[0]} ;;
-		config) digest=$IMG_CONFIG_DIGEST ;;
-		manifest) digest=$IMG_MANIFEST_DIGEST ;;
-		esac
+		digest=$(fresh_small_image_blob "$what")
 		rm "$(image_blob_path "$LAYOUT" "$digest")"
 		expect_refused "$LAYOUT:bad" "$(hex12 "$digest")"
 	done
@@ -903,4 +903,58 @@ sleeper_image() {
 	if [ -d "$cache" ]; then
 		! cache_has_layer "$cache" 1 || fail "the refused layer is in the cache: $(find "$cache" -maxdepth 3)"
 	fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Bad arguments, and image remove.
+
+@test "image unpack refuses a malformed --platform" {
+	[ -z "${IS_RUNC:-}" ] || skip "husk only: image"
+	small_image ok
+	local p
+	for p in linux linux/ /amd64 linux/arm/v7/x; do
+		expect_refused --platform "$p" "$LAYOUT:ok" "platform" "$p"
+	done
+}
+
+@test "run --image refuses a hostile container id before making any bundle" {
+	[ -z "${IS_RUNC:-}" ] || skip "husk only: image"
+	small_image ok
+	local id
+	for id in ../husk-escape "a/b" ..; do
+		run --separate-stderr runtime run --image "$LAYOUT:ok" "$id"
+		assert_failure
+		[ ! -e "/var/lib/husk/husk-escape" ] || { rm -rf /var/lib/husk/husk-escape; fail "a bundle was made outside the bundles directory"; }
+		[ ! -e "/var/lib/husk/bundles/a" ] || fail "a bundle directory was made for id $id"
+	done
+	assert_root_empty
+}
+
+@test "image remove removes a bundle it made, overlay and all, and refuses any other directory" {
+	[ -z "${IS_RUNC:-}" ] || skip "husk only: image"
+	small_image ok
+	unpack "$LAYOUT:ok" "$BUNDLE"
+	assert_unpacked
+	run --separate-stderr runtime image remove "$BUNDLE"
+	assert_success
+	[ ! -e "$BUNDLE" ] || fail "the bundle is still there"
+
+	# A directory husk did not make (no husk-image.json) is left as it is.
+	mkdir -p "$TEST_DIR/mine/rootfs"
+	echo precious >"$TEST_DIR/mine/rootfs/file"
+	run --separate-stderr runtime image remove "$TEST_DIR/mine"
+	assert_failure
+	assert_stderr_names husk-image.json
+	[ "$(cat "$TEST_DIR/mine/rootfs/file")" = precious ] || fail "the directory was touched"
+
+	requires root
+	has_cache_flag || skip "husk image unpack has no --cache"
+	unpack --cache "$TEST_DIR/cache" "$LAYOUT:ok" "$TEST_DIR/c1"
+	assert_unpacked "$TEST_DIR/c1"
+	overlay_mounted "$TEST_DIR/c1/rootfs" || fail "c1/rootfs is not an overlay mount"
+	run --separate-stderr runtime image rm "$TEST_DIR/c1"
+	assert_success
+	[ ! -e "$TEST_DIR/c1" ] || fail "the cached bundle is still there"
+	[ -z "$(mounts_under "$TEST_DIR")" ] || fail "mounts left: $(mounts_under "$TEST_DIR")"
+	cache_has_layer "$TEST_DIR/cache" 0 || fail "removing a bundle took its layer out of the cache"
 }
