@@ -20,6 +20,7 @@ struct Globals {
     bool systemd_cgroup = false;
     std::string rootless = "auto";
     std::string criu;
+    std::string sandbox; // --sandbox vm|none: where a new container runs
 };
 
 // A verb's action: its result becomes the exit code (an error is reported and gives 1).

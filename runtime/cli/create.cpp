@@ -1,5 +1,6 @@
 // `husk create [flags] ID`: builds the container and leaves it waiting for `start`.
 #include "runtime/cli/cli.hpp"
+#include "sandbox/host/vm_container.hpp"
 
 #include <memory>
 
@@ -25,6 +26,11 @@ void register_create(CLI::App& app, Context& ctx)
     add_create_flags(*cmd, *options);
     cmd->callback([&ctx, options] {
         ctx.action = [&ctx, options]() -> Result<int> {
+            sandbox::Selection sel{.flag = ctx.globals.sandbox, .config_path = ""};
+            if (TRY(sandbox::wants_vm(options->bundle, sel))) {
+                TRY(sandbox::vm_create(ctx.globals.root, *options, sel));
+                return 0;
+            }
             Runtime rt(ctx.globals.root);
             TRY(rt.create(*options));
             return 0;

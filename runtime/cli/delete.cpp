@@ -1,5 +1,6 @@
 // `husk delete [--force] ID`: removes a stopped (or, forced, any) container.
 #include "runtime/cli/cli.hpp"
+#include "sandbox/host/vm_container.hpp"
 
 #include "common/log.hpp"
 #include "image/bundle.hpp"
@@ -20,6 +21,10 @@ void register_delete(CLI::App& app, Context& ctx)
     cmd->add_option("id", flags->id, "container id")->required();
     cmd->callback([&ctx, flags] {
         ctx.action = [&ctx, flags]() -> Result<int> {
+            if (sandbox::is_vm_container(ctx.globals.root, flags->id)) {
+                TRY(sandbox::vm_delete(ctx.globals.root, flags->id, flags->force));
+                return 0;
+            }
             Runtime rt(ctx.globals.root);
             auto r = rt.remove(flags->id, flags->force);
             // Forced deletion of something already gone is not an error.

@@ -2,6 +2,7 @@
 // in a running container. Attached, husk exits with the process's exit code; failures of
 // exec itself exit 255, as callers of runc expect.
 #include "runtime/cli/cli.hpp"
+#include "sandbox/host/vm_container.hpp"
 
 #include <memory>
 
@@ -46,7 +47,8 @@ void register_exec(CLI::App& app, Context& ctx)
             options.detach = flags->detach ? Detach::Yes : Detach::No;
             options.ignore_paused = flags->ignore_paused;
             Runtime rt(ctx.globals.root);
-            auto r = rt.exec(options);
+            auto r = sandbox::is_vm_container(ctx.globals.root, options.id) ? sandbox::vm_exec(ctx.globals.root, options)
+                                                                           : rt.exec(options);
             if (!r)
                 return report_failure(r.error(), 255);
             return *r;
@@ -65,7 +67,7 @@ std::vector<std::string> split_exec_command(std::vector<std::string> args, std::
     size_t i = 1;
     // Global options up to the verb.
     while (i < args.size() && args[i].starts_with("-")) {
-        if (takes_value(args[i], { "--root", "--log", "--log-format", "--rootless", "--criu" }))
+        if (takes_value(args[i], { "--root", "--log", "--log-format", "--rootless", "--criu", "--sandbox" }))
             ++i;
         ++i;
     }

@@ -1,5 +1,6 @@
 // `husk kill [--all] ID [SIGNAL]`: signal names with or without "SIG", or numbers.
 #include "runtime/cli/cli.hpp"
+#include "sandbox/host/vm_container.hpp"
 
 #include <csignal>
 #include <cstring>
@@ -53,6 +54,10 @@ void register_kill(CLI::App& app, Context& ctx)
     cmd->callback([&ctx, flags] {
         ctx.action = [&ctx, flags]() -> Result<int> {
             int sig = TRY(parse_signal(flags->signal));
+            if (sandbox::is_vm_container(ctx.globals.root, flags->id)) {
+                TRY(sandbox::vm_kill(ctx.globals.root, flags->id, sig, flags->all));
+                return 0;
+            }
             Runtime rt(ctx.globals.root);
             TRY(rt.kill(flags->id, sig, flags->all));
             return 0;

@@ -1,5 +1,6 @@
 // `husk list [--format table|json] [-q]`: the containers under --root.
 #include "runtime/cli/cli.hpp"
+#include "sandbox/host/vm_container.hpp"
 #include "runtime/cli/state_json.hpp"
 
 #include <algorithm>
@@ -50,6 +51,16 @@ void register_list(CLI::App& app, Context& ctx)
         ctx.action = [&ctx, flags]() -> Result<int> {
             Runtime rt(ctx.globals.root);
             auto views = TRY(rt.list());
+            // Containers in VM sandboxes keep sandbox.json instead of state.json.
+            if (auto ids = state::Store(ctx.globals.root).list(); ids) {
+                for (const auto& id : *ids) {
+                    if (!sandbox::is_vm_container(ctx.globals.root, id))
+                        continue;
+                    if (auto v = sandbox::vm_state(ctx.globals.root, id); v)
+                        views.push_back(std::move(*v));
+                }
+                std::sort(views.begin(), views.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+            }
             if (flags->quiet) {
                 for (const auto& v : views)
                     std::printf("%s\n", v.id.c_str());

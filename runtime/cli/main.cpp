@@ -49,7 +49,7 @@ namespace {
 // command line is checked again afterwards, so a miss here costs time, never safety.
 std::string_view early_verb(int argc, char** argv)
 {
-    static constexpr std::string_view with_value[] = { "--root", "--log", "--log-format", "--rootless", "--criu" };
+    static constexpr std::string_view with_value[] = { "--root", "--log", "--log-format", "--rootless", "--criu", "--sandbox" };
     for (int i = 1; i < argc; i++) {
         std::string_view a = argv[i];
         if (a == "--help" || a == "-h")
@@ -100,6 +100,9 @@ int main(int argc, char** argv)
     app.add_flag("--systemd-cgroup", ctx.globals.systemd_cgroup, "enable systemd cgroup support");
     app.add_option("--rootless", ctx.globals.rootless, "ignore cgroup permission errors ('true', 'false', or 'auto')");
     app.add_option("--criu", ctx.globals.criu, "path to the criu binary used for checkpoint and restore");
+    app.add_option("--sandbox", ctx.globals.sandbox,
+                   "where create and run put a new container: 'vm' (its own micro-VM) or 'none'; the io.husk.sandbox annotation and husk.yaml's sandbox.mode also choose")
+        ->check(CLI::IsMember({ "vm", "none" }));
 
     register_create(app, ctx);
     register_start(app, ctx);

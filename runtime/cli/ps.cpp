@@ -2,6 +2,7 @@
 // is the host's ps(1) output (default options -ef) cut down to the container's pids; json
 // is the list of pids.
 #include "runtime/cli/cli.hpp"
+#include "sandbox/host/vm_container.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -65,6 +66,23 @@ void register_ps(CLI::App& app, Context& ctx)
     cmd->add_option("id", flags->id, "container id (then options for ps)")->required();
     cmd->callback([&ctx, flags] {
         ctx.action = [&ctx, flags]() -> Result<int> {
+            if (sandbox::is_vm_container(ctx.globals.root, flags->id)) {
+                // The processes live in the guest: their guest pids and command lines.
+                if (!ctx.exec_command.empty())
+                    return fail("ps options are not supported for a container in a VM sandbox");
+                auto procs = TRY(sandbox::vm_ps(ctx.globals.root, flags->id));
+                if (flags->format == "json") {
+                    std::vector<uint32_t> ids;
+                    for (const auto& p : procs)
+                        ids.push_back(p.pid);
+                    std::printf("%s\n", nlohmann::json(ids).dump().c_str());
+                    return 0;
+                }
+                std::printf("%-8s %s\n", "PID", "CMD");
+                for (const auto& p : procs)
+                    std::printf("%-8u %s\n", p.pid, p.command.c_str());
+                return 0;
+            }
             Runtime rt(ctx.globals.root);
             auto pids = TRY(rt.pids(flags->id));
             if (flags->format == "json") {

@@ -6,10 +6,35 @@
 #include "common/log.hpp"
 #include "image/bundle.hpp"
 #include "runtime/state/container_id.hpp"
+#include "sandbox/host/vm_container.hpp"
 
 #include <memory>
 
 namespace husk::cli {
+
+namespace {
+
+// run for a container in a VM sandbox: create, start, and unless detached wait for its exit,
+// which comes after all of its output (the monitor relays it to our stdout and stderr).
+Result<int> run_in_vm(const std::string& root, const CreateOptions& options, const sandbox::Selection& sel,
+                      bool detach, bool keep)
+{
+    TRY(sandbox::vm_create(root, options, sel));
+    if (auto s = sandbox::vm_start(root, options.id); !s) {
+        (void)sandbox::vm_delete(root, options.id, true);
+        return std::unexpected(s.error());
+    }
+    if (detach)
+        return 0;
+    auto status = sandbox::vm_wait(root, options.id);
+    if (!keep) {
+        if (auto d = sandbox::vm_delete(root, options.id, true); !d)
+            log::warn("delete " + options.id + ": " + d.error().message());
+    }
+    return status;
+}
+
+} // namespace
 
 void register_run(CLI::App& app, Context& ctx)
 {
@@ -53,8 +78,15 @@ void register_run(CLI::App& app, Context& ctx)
                     log::warn(w);
                 flags->options.bundle = req.bundle;
             }
-            Runtime rt(ctx.globals.root);
-            auto result = rt.run(flags->options, flags->detach ? Detach::Yes : Detach::No,
+            Result<int> result = 0;
+            sandbox::Selection sel{.flag = ctx.globals.sandbox, .config_path = ""};
+            auto vm = sandbox::wants_vm(flags->options.bundle, sel);
+            if (!vm)
+                result = std::unexpected(vm.error());
+            else if (*vm)
+                result = run_in_vm(ctx.globals.root, flags->options, sel, flags->detach, flags->keep);
+            else
+                result = Runtime(ctx.globals.root).run(flags->options, flags->detach ? Detach::Yes : Detach::No,
                                  flags->keep ? Keep::Yes : Keep::No);
             // The bundle goes with the container: now, if it is gone (run failed, or ran attached
             // without --keep); otherwise at `delete`.

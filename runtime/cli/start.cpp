@@ -1,5 +1,6 @@
 // `husk start ID`: lets a created container exec its process.
 #include "runtime/cli/cli.hpp"
+#include "sandbox/host/vm_container.hpp"
 
 #include <memory>
 
@@ -12,6 +13,10 @@ void register_start(CLI::App& app, Context& ctx)
     cmd->add_option("id", *id, "container id")->required();
     cmd->callback([&ctx, id] {
         ctx.action = [&ctx, id]() -> Result<int> {
+            if (sandbox::is_vm_container(ctx.globals.root, *id)) {
+                TRY(sandbox::vm_start(ctx.globals.root, *id));
+                return 0;
+            }
             Runtime rt(ctx.globals.root);
             TRY(rt.start(*id));
             return 0;

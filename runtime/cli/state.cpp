@@ -1,5 +1,6 @@
 // `husk state ID`: the runtime-spec state of a container as JSON.
 #include "runtime/cli/cli.hpp"
+#include "sandbox/host/vm_container.hpp"
 #include "runtime/cli/state_json.hpp"
 
 #include <cstdio>
@@ -31,7 +32,8 @@ void register_state(CLI::App& app, Context& ctx)
     cmd->callback([&ctx, id] {
         ctx.action = [&ctx, id]() -> Result<int> {
             Runtime rt(ctx.globals.root);
-            StateView v = TRY(rt.state(*id));
+            StateView v = sandbox::is_vm_container(ctx.globals.root, *id) ? TRY(sandbox::vm_state(ctx.globals.root, *id))
+                                                                          : TRY(rt.state(*id));
             std::printf("%s\n", state_to_json(v).dump(2).c_str());
             return 0;
         };

@@ -1,0 +1,98 @@
+#!/usr/bin/env bats
+# Choosing the micro-VM sandbox (--sandbox, the io.husk.sandbox annotation, husk.yaml's
+# sandbox.mode) and what husk says when a VM cannot be made: a clear error, a non-zero exit,
+# and nothing left behind. husk's own feature: these tests skip against runc.
+
+load helpers
+
+setup() {
+	[ -z "${IS_RUNC:-}" ] || skip "VM sandboxes are husk's own"
+	setup_bundle
+	set_args echo hello
+	# An image directory with no image in it, so no test here boots a guest.
+	IMAGE_DIR="$TEST_DIR/no-image"
+	mkdir -p "$IMAGE_DIR"
+	export HUSK_CONFIG="$TEST_DIR/husk.yaml"
+	printf 'sandbox:\n  image_dir: %s\n' "$IMAGE_DIR" >"$HUSK_CONFIG"
+}
+
+teardown() {
+	unset HUSK_CONFIG
+	teardown_bundle
+}
+
+set_annotation() {
+	update_config ".annotations[\"io.husk.sandbox\"] = \"$1\""
+}
+
+@test "sandbox: --sandbox vm without a guest image is a clear error and leaves nothing" {
+	runtime_detached --sandbox vm create --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "guest image is missing"
+	assert_output_contains "$IMAGE_DIR/vmlinux"
+	assert_output_contains "husk.yaml"
+	assert_root_empty
+	check_no_leftovers "$CID"
+	run runtime --sandbox vm run --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "guest image is missing"
+	assert_root_empty
+}
+
+@test "sandbox: the io.husk.sandbox annotation asks for a VM; --sandbox none does not override it" {
+	set_annotation vm
+	run runtime --sandbox none run --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "guest image is missing"
+	assert_root_empty
+}
+
+@test "sandbox: io.husk.sandbox=none runs the container in place even when husk.yaml says vm" {
+	printf 'sandbox:\n  mode: vm\n  image_dir: %s\n' "$IMAGE_DIR" >"$HUSK_CONFIG"
+	# husk.yaml's mode applies when nothing else says.
+	run runtime run --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "guest image is missing"
+	set_annotation none
+	run runtime run --bundle "$BUNDLE" "$CID"
+	assert_success
+	assert_output_equals hello
+	assert_root_empty
+}
+
+@test "sandbox: an unknown io.husk.sandbox value or --sandbox value is refused" {
+	set_annotation maybe
+	run runtime run --bundle "$BUNDLE" "$CID"
+	assert_failure
+	# (the log line escapes the quotes)
+	assert_output_contains 'io.husk.sandbox=\"maybe\"'
+	assert_root_empty
+	run runtime --sandbox maybe list
+	assert_failure
+	assert_output_contains "--sandbox"
+}
+
+@test "sandbox: a malformed husk.yaml is an error naming the file and the key" {
+	printf 'sandbox:\n  mode: vm\n  colour: red\n' >"$HUSK_CONFIG"
+	run runtime run --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "$HUSK_CONFIG"
+	assert_output_contains "sandbox.colour"
+	assert_root_empty
+}
+
+@test "sandbox: a terminal or preserved fds are refused for a VM, before anything is made" {
+	mkdir -p "$IMAGE_DIR"
+	: >"$IMAGE_DIR/vmlinux"
+	: >"$IMAGE_DIR/initramfs.cpio"
+	update_config '.process.terminal = true'
+	run runtime --sandbox vm run --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "process.terminal is not supported in a VM sandbox"
+	assert_root_empty
+	update_config '.process.terminal = false'
+	run runtime --sandbox vm run --preserve-fds 1 --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "--preserve-fds"
+	assert_root_empty
+}

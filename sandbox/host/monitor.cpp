@@ -1,0 +1,431 @@
+#include "sandbox/host/monitor.hpp"
+
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "common/sys.hpp"
+#include "common/unix_socket.hpp"
+#include "sandbox/host/agent_client.hpp"
+#include "sandbox/proto/agent.pb.h"
+#include "shim/ttrpc.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <map>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace husk::sandbox {
+
+namespace ttrpc = husk::shim::ttrpc;
+namespace pb = husk::sandbox::v1;
+
+Result<Fd> connect_monitor(BorrowedFd state_dir)
+{
+    const std::string path = "/proc/self/fd/" + std::to_string(state_dir.get()) + "/" + monitor_socket_name;
+    sockaddr_un addr{};
+    socklen_t len = TRY(unix_address(path, addr));
+    Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd.valid())
+        return fail_errno("socket");
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) < 0)
+        return fail_errno("connect to the sandbox monitor");
+    return fd;
+}
+
+namespace {
+
+int64_t now_ms()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+void tell(int fd, const std::string& line)
+{
+    if (fd < 0)
+        return;
+    (void)fs::write_all(BorrowedFd(fd), line + "\n");
+    ::close(fd);
+}
+
+// QEMU listens on agent.sock (server=on,wait=off) shortly after it starts.
+Result<Fd> connect_agent(const std::string& path, int qemu_pidfd, int64_t deadline)
+{
+    sockaddr_un addr{};
+    socklen_t len = TRY(unix_address(path, addr));
+    for (;;) {
+        Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (!fd.valid())
+            return fail_errno("socket");
+        if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0)
+            return fd;
+        if (errno != ENOENT && errno != ECONNREFUSED)
+            return fail_errno("connect to QEMU's agent port " + path);
+        pollfd p{.fd = qemu_pidfd, .events = POLLIN, .revents = 0};
+        if (::poll(&p, 1, 0) > 0)
+            return fail("QEMU exited before it opened the agent port");
+        if (now_ms() > deadline)
+            return fail("QEMU did not open the agent port " + path + " in time");
+        ::usleep(5000);
+    }
+}
+
+// The monitor's own clients: the container process's stdio, copied between the monitor's fds
+// 0/1/2 and the agent. Each relay is a thread with its own connection to the proxy.
+struct Relays {
+    std::string id;
+    int state_dir = -1;
+    int event_fd = -1; // written once both output relays are done
+    std::atomic<int> outputs_left{2};
+};
+
+void output_relay(Relays* r, pb::Stream stream, int out_fd)
+{
+    auto conn = connect_monitor(BorrowedFd(r->state_dir));
+    if (conn) {
+        AgentClient client(std::move(*conn));
+        bool out_ok = true;
+        for (;;) {
+            pb::ReadStreamRequest req;
+            req.set_container_id(r->id);
+            req.set_stream(stream);
+            pb::ReadStreamResponse resp;
+            if (auto c = client.call("ReadStream", req, resp); !c) {
+                log::warn("sandbox " + r->id + ": output relay: " + c.error().message());
+                break;
+            }
+            // A reader that went away (EPIPE) does not stop the relay: the output is still
+            // drained, or the container would block on a full pipe in the guest.
+            if (out_ok && !resp.data().empty() && !fs::write_all(BorrowedFd(out_fd), resp.data()))
+                out_ok = false;
+            if (resp.eof())
+                break;
+        }
+    }
+    if (r->outputs_left.fetch_sub(1) == 1) {
+        uint64_t one = 1;
+        (void)!::write(r->event_fd, &one, sizeof one);
+    }
+}
+
+void input_relay(Relays* r)
+{
+    auto conn = connect_monitor(BorrowedFd(r->state_dir));
+    if (!conn)
+        return;
+    AgentClient client(std::move(*conn));
+    std::string buf(64 * 1024, '\0');
+    for (;;) {
+        ssize_t n = ::read(0, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        pb::WriteStdinRequest req;
+        req.set_container_id(r->id);
+        req.set_data(buf.data(), size_t(n));
+        pb::WriteStdinResponse resp;
+        if (!client.call("WriteStdin", req, resp) || resp.written() < uint32_t(n))
+            return; // the process closed its stdin, or the sandbox is gone
+    }
+    pb::ProcessRequest req;
+    req.set_container_id(r->id);
+    pb::Empty resp;
+    (void)client.call("CloseStdin", req, resp);
+}
+
+// The proxy between the monitor's clients and the agent.
+class Proxy {
+public:
+    Proxy(Fd agent, Fd listener, Fd qemu_pidfd, Fd event)
+        : m_agent(std::move(agent)), m_listener(std::move(listener)), m_qemu(std::move(qemu_pidfd)),
+          m_event(std::move(event))
+    {
+    }
+
+    // Serves until Shutdown completed or QEMU died.
+    void run();
+
+private:
+    struct Pending {
+        int client = -1;
+        uint32_t stream = 0;
+        bool init_wait = false;
+        bool shutdown = false;
+    };
+
+    void add(int fd)
+    {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        ::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, fd, &ev);
+    }
+    void drop_client(int fd);
+    void on_client(int fd);
+    void on_agent();
+    void answer(int client, uint32_t stream, const ttrpc::Response& resp);
+    void fail_all(const std::string& why);
+
+    Fd m_agent, m_listener, m_qemu, m_event;
+    Fd m_epoll;
+    std::map<int, Fd> m_clients;
+    std::map<uint32_t, Pending> m_pending; // by the proxy's stream id towards the agent
+    std::vector<std::pair<Pending, std::string>> m_held; // init waits until the output is done
+    // Odd, as a client's must be, and above the streams the boot used on this connection.
+    uint32_t m_next_stream = 101;
+    bool m_outputs_done = false;
+    bool m_done = false;
+};
+
+void Proxy::answer(int client, uint32_t stream, const ttrpc::Response& resp)
+{
+    if (!m_clients.contains(client))
+        return; // the client left; its answer is dropped
+    ttrpc::FrameHeader h{.length = 0, .stream_id = stream, .type = ttrpc::MessageType::response, .flags = 0};
+    if (!ttrpc::write_frame(BorrowedFd(client), h, ttrpc::encode_response(resp)))
+        drop_client(client);
+}
+
+void Proxy::fail_all(const std::string& why)
+{
+    ttrpc::Response resp;
+    resp.status.code = int32_t(ttrpc::Code::unavailable);
+    resp.status.message = why;
+    for (auto& [_, p] : m_pending)
+        answer(p.client, p.stream, resp);
+    m_pending.clear();
+    for (auto& [p, _] : m_held)
+        answer(p.client, p.stream, resp);
+    m_held.clear();
+}
+
+void Proxy::drop_client(int fd)
+{
+    ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
+    m_clients.erase(fd);
+    for (auto& [_, p] : m_pending) {
+        if (p.client == fd)
+            p.client = -1;
+    }
+}
+
+void Proxy::on_client(int fd)
+{
+    auto frame = ttrpc::read_frame(BorrowedFd(fd));
+    if (!frame) {
+        drop_client(fd);
+        return;
+    }
+    if (frame->header.type != ttrpc::MessageType::request) {
+        drop_client(fd);
+        return;
+    }
+    Pending p{.client = fd, .stream = frame->header.stream_id};
+    if (auto req = ttrpc::decode_request(frame->payload); req) {
+        if (req->method == "WaitProcess") {
+            pb::ProcessRequest w;
+            p.init_wait = w.ParseFromString(req->payload) && w.exec_id().empty();
+        }
+        p.shutdown = req->method == "Shutdown";
+    }
+    uint32_t stream = m_next_stream;
+    m_next_stream += 2;
+    ttrpc::FrameHeader h{.length = 0, .stream_id = stream, .type = ttrpc::MessageType::request, .flags = 0};
+    if (auto w = ttrpc::write_frame(m_agent.borrow(), h, frame->payload); !w) {
+        ttrpc::Response resp;
+        resp.status.code = int32_t(ttrpc::Code::unavailable);
+        resp.status.message = "the sandbox's agent is unreachable: " + w.error().message();
+        answer(fd, p.stream, resp);
+        return;
+    }
+    m_pending[stream] = p;
+}
+
+void Proxy::on_agent()
+{
+    auto frame = ttrpc::read_frame(m_agent.borrow());
+    if (!frame) {
+        log::error("sandbox monitor: agent connection: " + frame.error().message());
+        fail_all("the sandbox's agent connection ended");
+        m_done = true;
+        return;
+    }
+    auto it = m_pending.find(frame->header.stream_id);
+    if (frame->header.type != ttrpc::MessageType::response || it == m_pending.end())
+        return; // nothing asked for it
+    Pending p = it->second;
+    m_pending.erase(it);
+    auto resp = ttrpc::decode_response(frame->payload);
+    if (!resp)
+        return;
+    if (p.init_wait && !m_outputs_done) {
+        m_held.emplace_back(p, frame->payload);
+        return;
+    }
+    if (p.shutdown && resp->status.code == 0) {
+        // Answered once QEMU is gone: the caller may then remove the state directory.
+        pollfd q{.fd = m_qemu.get(), .events = POLLIN, .revents = 0};
+        if (::poll(&q, 1, 10'000) <= 0)
+            sys::pidfd_send_signal(m_qemu.get(), SIGKILL);
+        m_done = true;
+    }
+    answer(p.client, p.stream, *resp);
+}
+
+void Proxy::run()
+{
+    m_epoll = Fd(::epoll_create1(EPOLL_CLOEXEC));
+    add(m_agent.get());
+    add(m_listener.get());
+    add(m_qemu.get());
+    add(m_event.get());
+    while (!m_done) {
+        epoll_event evs[16];
+        int n = ::epoll_wait(m_epoll.get(), evs, 16, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log::error("sandbox monitor: epoll_wait: " + std::string(std::strerror(errno)));
+            break;
+        }
+        for (int i = 0; i < n && !m_done; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == m_agent.get()) {
+                on_agent();
+            } else if (fd == m_listener.get()) {
+                int c = ::accept4(m_listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
+                if (c >= 0) {
+                    m_clients.emplace(c, Fd(c));
+                    add(c);
+                }
+            } else if (fd == m_qemu.get()) {
+                log::warn("sandbox monitor: QEMU exited");
+                fail_all("the sandbox VM exited");
+                m_done = true;
+            } else if (fd == m_event.get()) {
+                uint64_t v;
+                (void)!::read(m_event.get(), &v, sizeof v);
+                m_outputs_done = true;
+                for (auto& [p, payload] : m_held) {
+                    if (auto resp = ttrpc::decode_response(payload))
+                        answer(p.client, p.stream, *resp);
+                }
+                m_held.clear();
+            } else if (m_clients.contains(fd)) {
+                on_client(fd);
+            }
+        }
+    }
+}
+
+Result<Fd> listen_here(const std::string& name)
+{
+    sockaddr_un addr{};
+    socklen_t len = TRY(unix_address(name, addr));
+    ::unlink(name.c_str());
+    Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd.valid())
+        return fail_errno("socket");
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) < 0)
+        return fail_errno("bind " + name);
+    if (::listen(fd.get(), 64) < 0)
+        return fail_errno("listen on " + name);
+    return fd;
+}
+
+} // namespace
+
+void run_monitor(MonitorPlan plan)
+{
+    ::signal(SIGPIPE, SIG_IGN);
+    ::signal(SIGINT, SIG_IGN);
+    ::signal(SIGHUP, SIG_IGN);
+    ::prctl(PR_SET_NAME, "husk-sandbox");
+    int ready = plan.ready_fd;
+    auto fatal = [&](const std::string& msg) {
+        log::error("sandbox " + plan.id + ": " + msg);
+        tell(ready, "error " + msg);
+        ::unlink(monitor_socket_name);
+        ::unlink(agent_socket_name);
+        ::_exit(1);
+    };
+    if (::chdir(plan.state_dir.c_str()) < 0)
+        fatal("chdir " + plan.state_dir + ": " + std::strerror(errno));
+    Fd dir(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    int64_t deadline = now_ms() + plan.boot_timeout_ms;
+
+    auto listener = listen_here(monitor_socket_name);
+    if (!listener)
+        fatal(listener.error().message());
+    auto qemu = launch(plan.vm);
+    if (!qemu)
+        fatal("start QEMU: " + qemu.error().message());
+    Fd qemu_pidfd(sys::pidfd_open(*qemu));
+    if (!qemu_pidfd.valid())
+        fatal("pidfd_open QEMU: " + std::string(std::strerror(errno)));
+    auto kill_qemu = [&] {
+        sys::pidfd_send_signal(qemu_pidfd.get(), SIGKILL);
+        ::waitpid(*qemu, nullptr, 0);
+    };
+    auto agent = connect_agent(plan.vm.agent_socket, qemu_pidfd.get(), deadline);
+    if (!agent) {
+        kill_qemu();
+        fatal(agent.error().message() + " (console: " + plan.state_dir + "/" + plan.vm.console_log + ")");
+    }
+    {
+        // Boot: the agent answers Ping once it serves; until the guest opens its port,
+        // QEMU leaves the request in the socket.
+        Fd dup(::fcntl(agent->get(), F_DUPFD_CLOEXEC, 3));
+        AgentClient client(std::move(dup));
+        pb::PingRequest ping;
+        pb::PingResponse pong;
+        int left = int(std::max<int64_t>(1, deadline - now_ms()));
+        if (auto r = client.call("Ping", ping, pong, left); !r) {
+            kill_qemu();
+            fatal("the sandbox VM did not come up: " + r.error().message() + " (console: " + plan.state_dir + "/"
+                  + plan.vm.console_log + ")");
+        }
+        log::info("sandbox " + plan.id + ": agent " + pong.agent_version() + " ready, guest kernel "
+                  + pong.kernel_release() + ", guest uptime " + std::to_string(pong.uptime_seconds()) + " s");
+        pb::CreateContainerRequest create;
+        create.ParseFromString(plan.create_request);
+        pb::Empty empty;
+        if (auto r = client.call("CreateContainer", create, empty, 60'000); !r) {
+            kill_qemu();
+            fatal(r.error().message());
+        }
+        plan.create_request.clear();
+    }
+    tell(ready, "ok " + std::to_string(*qemu) + " " + std::to_string(::getpid()));
+    ready = -1;
+
+    Relays relays;
+    relays.id = plan.id;
+    relays.state_dir = dir.get();
+    Fd event(::eventfd(0, EFD_CLOEXEC));
+    relays.event_fd = event.get();
+    Proxy proxy(std::move(*agent), std::move(*listener), std::move(qemu_pidfd), std::move(event));
+    std::thread(output_relay, &relays, pb::STDOUT, 1).detach();
+    std::thread(output_relay, &relays, pb::STDERR, 2).detach();
+    std::thread(input_relay, &relays).detach();
+    proxy.run();
+
+    ::unlink(monitor_socket_name);
+    ::unlink(agent_socket_name);
+    ::kill(*qemu, SIGKILL); // a no-op after a clean shutdown
+    ::waitpid(*qemu, nullptr, 0);
+    ::_exit(0);
+}
+
+} // namespace husk::sandbox

@@ -1,0 +1,53 @@
+#include "sandbox/host/sizing.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+namespace husk::sandbox {
+
+namespace {
+
+// A non-negative integer member of OBJ, or 0 (absent, null, negative, not a number).
+uint64_t number(const nlohmann::json& obj, const char* key)
+{
+    if (!obj.is_object())
+        return 0;
+    auto it = obj.find(key);
+    if (it == obj.end())
+        return 0;
+    if (it->is_number_unsigned())
+        return it->get<uint64_t>();
+    if (it->is_number_integer() && it->get<int64_t>() > 0)
+        return uint64_t(it->get<int64_t>());
+    return 0;
+}
+
+} // namespace
+
+VmSize size_vm(const nlohmann::json& resources, const SandboxConfig& config, unsigned host_cpus)
+{
+    VmSize size;
+    size.vcpus = config.default_vcpus;
+    size.memory_mib = config.default_memory_mib;
+    const nlohmann::json none = nlohmann::json::object();
+    const auto& cpu = resources.is_object() && resources.contains("cpu") ? resources["cpu"] : none;
+    const auto& mem = resources.is_object() && resources.contains("memory") ? resources["memory"] : none;
+
+    uint64_t quota = number(cpu, "quota");
+    uint64_t period = number(cpu, "period");
+    if (period == 0)
+        period = 100000;
+    if (quota > 0)
+        size.vcpus = unsigned(std::min<uint64_t>((quota + period - 1) / period, 1u << 16));
+    size.vcpus = std::clamp(size.vcpus, 1u, std::max(1u, host_cpus));
+
+    uint64_t limit = number(mem, "limit");
+    if (limit > 0) {
+        constexpr uint64_t mib = 1024 * 1024;
+        uint64_t want = (limit + mib - 1) / mib + config.overhead_mib;
+        size.memory_mib = unsigned(std::min<uint64_t>(want, 1u << 22));
+    }
+    return size;
+}
+
+} // namespace husk::sandbox

@@ -1,0 +1,757 @@
+#include "sandbox/host/vm_container.hpp"
+
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "common/sys.hpp"
+#include "sandbox/host/agent_client.hpp"
+#include "sandbox/host/config.hpp"
+#include "sandbox/host/monitor.hpp"
+#include "sandbox/host/sizing.hpp"
+#include "sandbox/host/vmm.hpp"
+#include "sandbox/proto/agent.pb.h"
+
+#include <cstring>
+#include <fcntl.h>
+#include <nlohmann/json.hpp>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace husk::sandbox {
+
+namespace pb = husk::sandbox::v1;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* record_name = "sandbox.json";
+// Where a share is mounted in the guest; the agent mounts tag T at shares_root/T.
+constexpr const char* shares_root = "/run/husk/shares/";
+
+// What husk records about a VM sandbox (sandbox.json in the container's state directory).
+struct Record {
+    std::string id, bundle, rootfs, created, owner, accel;
+    std::map<std::string, std::string> annotations;
+    pid_t monitor_pid = 0;
+    uint64_t monitor_start_time = 0;
+    pid_t qemu_pid = 0;
+    unsigned vcpus = 0, memory_mib = 0;
+};
+
+json to_json(const Record& r)
+{
+    return json{{"id", r.id}, {"bundle", r.bundle}, {"rootfs", r.rootfs}, {"created", r.created},
+                {"owner", r.owner}, {"accel", r.accel}, {"annotations", r.annotations},
+                {"monitor_pid", r.monitor_pid}, {"monitor_start_time", r.monitor_start_time},
+                {"qemu_pid", r.qemu_pid}, {"vcpus", r.vcpus}, {"memory_mib", r.memory_mib}};
+}
+
+Result<Record> load_record(const state::ContainerDir& dir)
+{
+    auto text = TRY(fs::read_file(dir.file(record_name)));
+    try {
+        json j = json::parse(text);
+        Record r;
+        r.id = j.at("id").get<std::string>();
+        r.bundle = j.at("bundle").get<std::string>();
+        r.rootfs = j.at("rootfs").get<std::string>();
+        r.created = j.at("created").get<std::string>();
+        r.owner = j.value("owner", "");
+        r.accel = j.value("accel", "");
+        r.annotations = j.value("annotations", std::map<std::string, std::string>{});
+        r.monitor_pid = j.at("monitor_pid").get<pid_t>();
+        r.monitor_start_time = j.at("monitor_start_time").get<uint64_t>();
+        r.qemu_pid = j.value("qemu_pid", 0);
+        r.vcpus = j.value("vcpus", 0u);
+        r.memory_mib = j.value("memory_mib", 0u);
+        return r;
+    } catch (const json::exception& e) {
+        return fail(dir.file(record_name) + ": " + e.what());
+    }
+}
+
+bool monitor_alive(const Record& r)
+{
+    if (r.monitor_pid <= 0)
+        return false;
+    auto st = sys::proc_stat(r.monitor_pid);
+    return st && st->start_time == r.monitor_start_time && st->state != 'Z' && st->state != 'X';
+}
+
+// A client connected to the sandbox's monitor, or "not running" when there is none.
+Result<AgentClient> connect(const state::ContainerDir& dir, const Record& r)
+{
+    if (!monitor_alive(r))
+        return fail("container " + r.id + " is not running: its sandbox VM has stopped");
+    auto fd = connect_monitor(dir.fd());
+    if (!fd)
+        return fail("container " + r.id + ": " + fd.error().message());
+    return AgentClient(std::move(*fd));
+}
+
+Result<pb::StateResponse> guest_state(const state::ContainerDir& dir, const Record& r)
+{
+    auto client = TRY(connect(dir, r));
+    pb::ContainerRequest req;
+    req.set_container_id(r.id);
+    pb::StateResponse resp;
+    TRY(client.call("State", req, resp, 30'000));
+    return resp;
+}
+
+state::Status status_of(pb::Status s)
+{
+    switch (s) {
+    case pb::CREATED: return state::Status::Created;
+    case pb::RUNNING: return state::Status::Running;
+    case pb::PAUSED: return state::Status::Paused;
+    default: return state::Status::Stopped;
+    }
+}
+
+std::string owner_name(uid_t uid)
+{
+    passwd pw{};
+    passwd* result = nullptr;
+    char buf[1024];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &result) == 0 && result)
+        return result->pw_name;
+    return std::to_string(uid);
+}
+
+bool is_bind(const json& m)
+{
+    if (m.value("type", "") == "bind")
+        return true;
+    if (auto o = m.find("options"); o != m.end() && o->is_array()) {
+        for (const auto& opt : *o)
+            if (opt.is_string() && (opt == "bind" || opt == "rbind"))
+                return true;
+    }
+    return false;
+}
+
+bool has_option(const json& m, const char* name)
+{
+    if (auto o = m.find("options"); o != m.end() && o->is_array()) {
+        for (const auto& opt : *o)
+            if (opt.is_string() && opt == name)
+                return true;
+    }
+    return false;
+}
+
+// Rewrites the bundle's config for the guest: what only makes sense on the host goes (hooks,
+// paths of existing namespaces), the cgroup is the guest's own, and every bind mount of a
+// host path becomes a mount of a 9p share. A host directory is shared itself; a host file
+// (resolv.conf, hosts) is copied into the sandbox's state directory, whose files/ directory
+// is one more share, so the guest never sees more of the host than the file.
+Result<std::vector<Share>> prepare_config(json& config, const std::string& id, const std::string& bundle,
+                                          const state::ContainerDir& dir)
+{
+    std::vector<Share> shares;
+    if (config.contains("hooks")) {
+        log::warn("container " + id + ": hooks are not run for a VM sandbox; ignored");
+        config.erase("hooks");
+    }
+    json& linux_ = config["linux"];
+    if (!linux_.is_object())
+        linux_ = json::object();
+    if (auto ns = linux_.find("namespaces"); ns != linux_.end() && ns->is_array()) {
+        for (auto& n : *ns) {
+            if (n.is_object() && n.contains("path")) {
+                log::warn("container " + id + ": namespace path " + n["path"].dump() + " is the host's; the guest makes its own");
+                n.erase("path");
+            }
+        }
+    }
+    linux_["cgroupsPath"] = "/husk/" + id;
+
+    auto mounts = config.find("mounts");
+    if (mounts == config.end() || !mounts->is_array())
+        return shares;
+    unsigned n = 0;
+    bool files_share = false;
+    for (auto& m : *mounts) {
+        if (!m.is_object() || !is_bind(m) || !m.contains("source") || !m["source"].is_string())
+            continue;
+        std::string source = fs::absolute(m["source"].get<std::string>(), bundle);
+        struct stat st {};
+        if (::stat(source.c_str(), &st) < 0)
+            return fail_errno("bind mount source " + source);
+        std::string tag = "m" + std::to_string(n++);
+        if (S_ISDIR(st.st_mode)) {
+            shares.push_back(Share{.tag = tag, .host_path = source, .readonly = has_option(m, "ro")});
+            m["source"] = shares_root + tag;
+        } else if (S_ISREG(st.st_mode)) {
+            std::string name = tag + "-" + source.substr(source.rfind('/') + 1);
+            auto content = TRY(fs::read_file(source));
+            TRY(fs::mkdir_all(dir.file("files"), 0700));
+            TRY(fs::write_file(dir.file("files/" + name), content, st.st_mode & 0777));
+            files_share = true;
+            m["source"] = std::string(shares_root) + "files/" + name;
+        } else {
+            return fail("bind mount source " + source + " is neither a directory nor a regular file; a VM sandbox cannot share it");
+        }
+    }
+    if (files_share)
+        shares.push_back(Share{.tag = "files", .host_path = dir.file("files"), .readonly = true});
+    return shares;
+}
+
+struct ReadyLine {
+    bool ok = false;
+    std::string message;
+    pid_t qemu = 0, monitor = 0;
+};
+
+ReadyLine read_ready(int fd)
+{
+    std::string line;
+    char buf[512];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        line.append(buf, size_t(n));
+    }
+    while (!line.empty() && line.back() == '\n')
+        line.pop_back();
+    ReadyLine r;
+    if (line.starts_with("ok ")) {
+        r.ok = std::sscanf(line.c_str(), "ok %d %d", &r.qemu, &r.monitor) == 2;
+        if (!r.ok)
+            r.message = "the sandbox monitor answered \"" + line + "\"";
+    } else if (line.starts_with("error ")) {
+        r.message = line.substr(6);
+    } else {
+        r.message = "the sandbox monitor ended without a word (see monitor.log)";
+    }
+    return r;
+}
+
+// Forks the monitor (detached: its own session, reparented to init) and returns what it
+// reported once the guest's agent created the container.
+Result<ReadyLine> spawn_monitor(MonitorPlan plan)
+{
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) < 0)
+        return fail_errno("pipe");
+    Fd rd(p[0]), wr(p[1]);
+    pid_t child = ::fork();
+    if (child < 0)
+        return fail_errno("fork");
+    if (child == 0) {
+        ::setsid();
+        if (::fork() != 0)
+            ::_exit(0);
+        // The monitor keeps the caller's stdio (the container's) and the ready pipe only.
+        ::dup2(wr.get(), 3);
+        sys::close_range(4, ~0U, 0);
+        ::fcntl(3, F_SETFD, FD_CLOEXEC);
+        log::set_file(plan.state_dir + "/monitor.log");
+        plan.ready_fd = 3;
+        run_monitor(std::move(plan));
+    }
+    wr.reset();
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    return read_ready(rd.get());
+}
+
+void kill_record(const Record& r)
+{
+    if (monitor_alive(r))
+        ::kill(r.monitor_pid, SIGKILL);
+    // QEMU dies with the monitor (PR_SET_PDEATHSIG); this is for a monitor killed earlier.
+    if (r.qemu_pid > 0) {
+        auto st = sys::proc_stat(r.qemu_pid);
+        if (st) {
+            std::string comm;
+            if (auto c = fs::read_file("/proc/" + std::to_string(r.qemu_pid) + "/comm"); c)
+                comm = *c;
+            if (comm.starts_with("qemu"))
+                ::kill(r.qemu_pid, SIGKILL);
+        }
+    }
+}
+
+bool wait_gone(pid_t pid, uint64_t start_time, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        auto st = sys::proc_stat(pid);
+        if (!st || st->start_time != start_time || st->state == 'Z' || st->state == 'X')
+            return true;
+        ::usleep(10'000);
+    }
+    return false;
+}
+
+Result<json> read_json_file(const std::string& path)
+{
+    auto text = TRY(fs::read_file(path));
+    try {
+        return json::parse(text);
+    } catch (const json::exception& e) {
+        return fail(path + ": " + e.what());
+    }
+}
+
+std::string process_json(const ExecOptions& o, const json& config)
+{
+    json p = config.value("process", json::object());
+    p.erase("terminal");
+    if (!o.args.empty())
+        p["args"] = o.args;
+    if (!o.env.empty()) {
+        json env = p.value("env", json::array());
+        for (const auto& e : o.env)
+            env.push_back(e);
+        p["env"] = env;
+    }
+    if (!o.cwd.empty())
+        p["cwd"] = o.cwd;
+    if (!o.user.empty()) {
+        auto colon = o.user.find(':');
+        json user = json::object();
+        user["uid"] = std::stoul(o.user.substr(0, colon));
+        user["gid"] = colon == std::string::npos ? 0 : std::stoul(o.user.substr(colon + 1));
+        p["user"] = user;
+    }
+    if (!o.additional_gids.empty())
+        p["user"]["additionalGids"] = o.additional_gids;
+    if (o.no_new_privs)
+        p["noNewPrivileges"] = true;
+    if (!o.caps.empty()) {
+        for (const char* set : {"bounding", "effective", "permitted"}) {
+            json caps = p["capabilities"].value(set, json::array());
+            for (const auto& c : o.caps)
+                caps.push_back(c);
+            p["capabilities"][set] = caps;
+        }
+    }
+    return p.dump();
+}
+
+// Copies one output stream of a guest process to FD until its end.
+void relay_output(const state::ContainerDir* dir, std::string id, std::string exec_id, pb::Stream stream, int fd)
+{
+    auto conn = connect_monitor(dir->fd());
+    if (!conn)
+        return;
+    AgentClient client(std::move(*conn));
+    bool out_ok = true;
+    for (;;) {
+        pb::ReadStreamRequest req;
+        req.set_container_id(id);
+        req.set_exec_id(exec_id);
+        req.set_stream(stream);
+        pb::ReadStreamResponse resp;
+        if (!client.call("ReadStream", req, resp))
+            return;
+        if (out_ok && !resp.data().empty() && !fs::write_all(BorrowedFd(fd), resp.data()))
+            out_ok = false;
+        if (resp.eof())
+            return;
+    }
+}
+
+void relay_input(const state::ContainerDir* dir, std::string id, std::string exec_id)
+{
+    auto conn = connect_monitor(dir->fd());
+    if (!conn)
+        return;
+    AgentClient client(std::move(*conn));
+    std::string buf(64 * 1024, '\0');
+    for (;;) {
+        ssize_t n = ::read(0, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        pb::WriteStdinRequest req;
+        req.set_container_id(id);
+        req.set_exec_id(exec_id);
+        req.set_data(buf.data(), size_t(n));
+        pb::WriteStdinResponse resp;
+        if (!client.call("WriteStdin", req, resp) || resp.written() < uint32_t(n))
+            return;
+    }
+    pb::ProcessRequest req;
+    req.set_container_id(id);
+    req.set_exec_id(exec_id);
+    pb::Empty resp;
+    (void)client.call("CloseStdin", req, resp);
+}
+
+} // namespace
+
+Result<bool> wants_vm(const std::string& bundle, const Selection& sel)
+{
+    std::string choice;
+    // An unreadable or malformed config.json is the runtime's to report; and a config that
+    // does not name the annotation is not parsed twice.
+    auto text = fs::read_file(fs::clean(bundle) + "/config.json");
+    json config;
+    if (text && text->find(sandbox_annotation) != std::string::npos)
+        config = json::parse(*text, nullptr, false);
+    if (auto a = config.find("annotations"); config.is_object() && a != config.end() && a->is_object()) {
+        if (auto s = a->find(sandbox_annotation); s != a->end()) {
+            if (!s->is_string())
+                return fail(std::string("annotation ") + sandbox_annotation + " must be a string");
+            choice = s->get<std::string>();
+            if (choice != "vm" && choice != "none")
+                return fail(std::string("annotation ") + sandbox_annotation + "=\"" + choice + "\": expected \"vm\" or \"none\"");
+        }
+    }
+    if (choice.empty())
+        choice = sel.flag;
+    if (choice.empty()) {
+        // Only a host that chose VM sandboxes pays for reading husk.yaml on every create.
+        std::string path = sel.config_path.empty() ? default_config_path() : sel.config_path;
+        if (!fs::exists(path))
+            return false;
+        choice = TRY(load_config(path)).mode;
+    }
+    if (choice != "vm" && choice != "none")
+        return fail("--sandbox " + choice + ": expected vm or none");
+    return choice == "vm";
+}
+
+bool is_vm_container(const std::string& root, const std::string& id)
+{
+    if (id.empty() || id.find('/') != std::string::npos || id == "." || id == "..")
+        return false;
+    struct stat st {};
+    return ::lstat((root + "/" + id + "/" + record_name).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+Result<> vm_create(const std::string& root, const CreateOptions& options, const Selection& sel)
+{
+    if (options.preserve_fds > 0)
+        return fail("--preserve-fds: a VM sandbox cannot pass host file descriptors into the guest");
+    auto cfg = TRY(load_config(sel.config_path));
+    std::string bundle = fs::absolute(options.bundle, fs::current_dir());
+    auto config = TRY(read_json_file(bundle + "/config.json"));
+    if (!config.is_object())
+        return fail(bundle + "/config.json: not a JSON object");
+    if (config.value("process", json::object()).value("terminal", false))
+        return fail("process.terminal is not supported in a VM sandbox yet");
+    std::string rootfs = fs::absolute(config.value("root", json::object()).value("path", "rootfs"), bundle);
+    struct stat st {};
+    if (::stat(rootfs.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
+        return fail("root.path " + rootfs + " is not a directory");
+    if (!fs::exists(cfg.kernel_path()) || !fs::exists(cfg.initrd_path()))
+        return fail("the sandbox guest image is missing (" + cfg.kernel_path() + ", " + cfg.initrd_path()
+                    + "): set sandbox.image_dir, or kernel and initrd, in husk.yaml");
+
+    state::Store store(root);
+    TRY(fs::mkdir_all(root, 0700));
+    auto dir = TRY(store.create(options.id));
+    // Everything below undoes itself: a failed create leaves no state directory.
+    struct Cleanup {
+        const state::Store& store;
+        const state::ContainerDir& dir;
+        bool armed = true;
+        ~Cleanup()
+        {
+            if (armed)
+                (void)store.remove(dir);
+        }
+    } cleanup{store, dir};
+
+    auto shares = TRY(prepare_config(config, options.id, bundle, dir));
+    long host_cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+    VmSize size = size_vm(config["linux"].value("resources", json::object()), cfg, unsigned(std::max(1L, host_cpus)));
+
+    VmSpec vm;
+    vm.qemu = cfg.qemu;
+    vm.kernel = cfg.kernel_path();
+    vm.initrd = cfg.initrd_path();
+    vm.vcpus = size.vcpus;
+    vm.memory_mib = size.memory_mib;
+    vm.console_log = "console.log";
+    vm.agent_socket = agent_socket_name;
+    vm.shares.push_back(Share{.tag = "rootfs", .host_path = rootfs, .readonly = config["root"].value("readonly", false)});
+    for (const auto& s : shares)
+        vm.shares.push_back(s);
+    {
+        VmSpec probe = vm;
+        probe.shares.clear();
+        probe.memory_mib = 128;
+        probe.vcpus = 1;
+        probe.console_log = dir.file("accel-probe.log");
+        probe.agent_socket = dir.file("accel-probe.sock");
+        vm.accel = TRY(choose_accel(cfg.accel, probe, "/run/husk/sandbox", 15'000));
+    }
+
+    pb::CreateContainerRequest req;
+    req.set_container_id(options.id);
+    req.set_config_json(config.dump());
+    req.set_rootfs_tag("rootfs");
+    for (const auto& s : shares) {
+        auto* share = req.add_shares();
+        share->set_tag(s.tag);
+        share->set_guest_path(shares_root + s.tag);
+        share->set_readonly(s.readonly);
+    }
+    // Stdin is relayed when the caller gave one that is not /dev/null.
+    struct stat in {};
+    bool has_stdin = ::fstat(0, &in) == 0 && !S_ISCHR(in.st_mode);
+    req.set_stdin(has_stdin || (S_ISCHR(in.st_mode) && ::isatty(0)));
+
+    MonitorPlan plan;
+    plan.id = options.id;
+    plan.state_dir = dir.path();
+    plan.vm = vm;
+    plan.create_request = req.SerializeAsString();
+    plan.boot_timeout_ms = int(cfg.boot_timeout_seconds) * 1000;
+    auto ready = TRY(spawn_monitor(std::move(plan)));
+    if (!ready.ok)
+        return fail("create VM sandbox " + options.id + ": " + ready.message);
+
+    Record r;
+    r.id = options.id;
+    r.bundle = bundle;
+    r.rootfs = rootfs;
+    r.created = log::rfc3339_now(true);
+    r.owner = owner_name(::geteuid());
+    r.accel = vm.accel;
+    r.vcpus = vm.vcpus;
+    r.memory_mib = vm.memory_mib;
+    r.annotations = config.value("annotations", std::map<std::string, std::string>{});
+    r.monitor_pid = ready.monitor;
+    r.qemu_pid = ready.qemu;
+    if (auto ps = sys::proc_stat(ready.monitor))
+        r.monitor_start_time = ps->start_time;
+    if (auto w = fs::write_file_atomic(dir.fd(), record_name, to_json(r).dump()); !w) {
+        kill_record(r);
+        return w;
+    }
+    if (!options.pid_file.empty()) {
+        std::string abs = fs::absolute(options.pid_file, fs::current_dir());
+        if (auto w = fs::write_file(abs, std::to_string(r.monitor_pid)); !w) {
+            kill_record(r);
+            return w;
+        }
+    }
+    cleanup.armed = false;
+    return {};
+}
+
+Result<> vm_start(const std::string& root, const std::string& id)
+{
+    state::Store store(root);
+    auto dir = TRY(store.open(id));
+    auto r = TRY(load_record(dir));
+    auto st = TRY(guest_state(dir, r));
+    if (st.status() != pb::CREATED)
+        return fail("cannot start a container that has stopped");
+    auto client = TRY(connect(dir, r));
+    pb::ContainerRequest req;
+    req.set_container_id(id);
+    pb::StartResponse resp;
+    TRY(client.call("StartContainer", req, resp, 60'000));
+    return {};
+}
+
+Result<StateView> vm_state(const std::string& root, const std::string& id)
+{
+    state::Store store(root);
+    auto dir = TRY(store.open(id, state::Lock::Shared));
+    auto r = TRY(load_record(dir));
+    StateView v;
+    v.oci_version = "1.2.0";
+    v.id = r.id;
+    v.bundle = r.bundle;
+    v.rootfs = r.rootfs;
+    v.created = r.created;
+    v.owner = r.owner;
+    v.annotations = r.annotations;
+    v.status = state::Status::Stopped;
+    if (monitor_alive(r)) {
+        if (auto st = guest_state(dir, r); st) {
+            v.status = status_of(st->status());
+            if (v.status != state::Status::Stopped)
+                v.pid = r.monitor_pid;
+        }
+    }
+    return v;
+}
+
+Result<> vm_kill(const std::string& root, const std::string& id, int sig, bool all)
+{
+    state::Store store(root);
+    auto dir = TRY(store.open(id));
+    auto r = TRY(load_record(dir));
+    auto client = TRY(connect(dir, r));
+    pb::SignalProcessRequest req;
+    req.set_container_id(id);
+    req.set_signal(uint32_t(sig));
+    req.set_all(all);
+    pb::Empty resp;
+    TRY(client.call("SignalProcess", req, resp, 30'000));
+    return {};
+}
+
+Result<int> vm_exec(const std::string& root, const ExecOptions& options)
+{
+    if (options.tty)
+        return fail("exec --tty is not supported in a VM sandbox yet");
+    if (options.preserve_fds > 0)
+        return fail("--preserve-fds: a VM sandbox cannot pass host file descriptors into the guest");
+    state::Store store(root);
+    auto dir = TRY(store.open(options.id, state::Lock::Shared));
+    auto r = TRY(load_record(dir));
+    auto st = TRY(guest_state(dir, r));
+    if (st.status() == pb::PAUSED && !options.ignore_paused)
+        return fail("cannot exec in a paused container (use --ignore-paused to override)");
+    if (st.status() != pb::RUNNING && st.status() != pb::PAUSED)
+        return fail("cannot exec in a stopped container");
+    std::string process;
+    if (!options.process_file.empty()) {
+        auto p = TRY(read_json_file(options.process_file));
+        process = p.dump();
+    } else {
+        if (options.args.empty())
+            return fail("exec: no command given");
+        auto config = TRY(read_json_file(r.bundle + "/config.json"));
+        try {
+            process = process_json(options, config);
+        } catch (const std::exception& e) {
+            return fail(std::string("exec: ") + e.what());
+        }
+    }
+    bool detach = options.detach == Detach::Yes;
+    char rnd[8];
+    std::string exec_id = "exec-" + std::to_string(::getpid());
+    if (::getentropy(rnd, sizeof rnd) == 0)
+        for (unsigned char c : rnd)
+            exec_id += "0123456789abcdef"[c & 15];
+
+    auto client = TRY(connect(dir, r));
+    pb::ExecProcessRequest req;
+    req.set_container_id(options.id);
+    req.set_exec_id(exec_id);
+    req.set_process_json(process);
+    req.set_stdin(!detach);
+    pb::StartResponse started;
+    TRY(client.call("ExecProcess", req, started, 60'000));
+    if (detach)
+        return 0;
+    // The lock stays shared while the process runs: delete waits, as it does for husk's own.
+    std::thread out(relay_output, &dir, options.id, exec_id, pb::STDOUT, 1);
+    std::thread err(relay_output, &dir, options.id, exec_id, pb::STDERR, 2);
+    std::thread(relay_input, &dir, options.id, exec_id).detach();
+    pb::ProcessRequest wait;
+    wait.set_container_id(options.id);
+    wait.set_exec_id(exec_id);
+    pb::WaitProcessResponse done;
+    auto w = client.call("WaitProcess", wait, done);
+    out.join();
+    err.join();
+    if (!w)
+        return std::unexpected(w.error());
+    return int(done.exit_status());
+}
+
+Result<int> vm_wait(const std::string& root, const std::string& id)
+{
+    state::Store store(root);
+    Record r;
+    Fd conn;
+    {
+        auto dir = TRY(store.open(id, state::Lock::Shared));
+        r = TRY(load_record(dir));
+        auto client = TRY(connect(dir, r));
+        conn = Fd(::fcntl(client.fd().get(), F_DUPFD_CLOEXEC, 3));
+    }
+    AgentClient client(std::move(conn));
+    pb::ProcessRequest req;
+    req.set_container_id(id);
+    pb::WaitProcessResponse resp;
+    TRY(client.call("WaitProcess", req, resp));
+    return int(resp.exit_status());
+}
+
+Result<> vm_pause(const std::string& root, const std::string& id)
+{
+    state::Store store(root);
+    auto dir = TRY(store.open(id));
+    auto r = TRY(load_record(dir));
+    auto client = TRY(connect(dir, r));
+    pb::ContainerRequest req;
+    req.set_container_id(id);
+    pb::Empty resp;
+    TRY(client.call("Pause", req, resp, 30'000));
+    return {};
+}
+
+Result<> vm_resume(const std::string& root, const std::string& id)
+{
+    state::Store store(root);
+    auto dir = TRY(store.open(id));
+    auto r = TRY(load_record(dir));
+    auto client = TRY(connect(dir, r));
+    pb::ContainerRequest req;
+    req.set_container_id(id);
+    pb::Empty resp;
+    TRY(client.call("Resume", req, resp, 30'000));
+    return {};
+}
+
+Result<> vm_delete(const std::string& root, const std::string& id, bool force)
+{
+    state::Store store(root);
+    auto dir = TRY(store.open(id));
+    auto r = TRY(load_record(dir));
+    if (monitor_alive(r)) {
+        auto st = guest_state(dir, r);
+        if (st && !force && st->status() != pb::STOPPED)
+            return fail("cannot delete container " + id + " that is not stopped: "
+                        + std::string(state::status_name(status_of(st->status()))));
+        if (auto client = connect(dir, r); client) {
+            pb::DeleteContainerRequest del;
+            del.set_container_id(id);
+            del.set_force(true);
+            pb::Empty empty;
+            if (auto d = client->call("DeleteContainer", del, empty, 30'000); !d)
+                log::warn("container " + id + ": " + d.error().message());
+            pb::Empty e1, e2;
+            if (auto s = client->call("Shutdown", e1, e2, 30'000); !s)
+                log::warn("container " + id + ": shutdown: " + s.error().message());
+        }
+        if (!wait_gone(r.monitor_pid, r.monitor_start_time, 15'000))
+            log::warn("container " + id + ": the sandbox monitor did not exit; killed");
+        kill_record(r);
+    } else {
+        kill_record(r);
+    }
+    TRY(store.remove(dir));
+    return {};
+}
+
+Result<std::vector<GuestProcess>> vm_ps(const std::string& root, const std::string& id)
+{
+    state::Store store(root);
+    auto dir = TRY(store.open(id, state::Lock::Shared));
+    auto r = TRY(load_record(dir));
+    auto client = TRY(connect(dir, r));
+    pb::ContainerRequest req;
+    req.set_container_id(id);
+    pb::ListPidsResponse resp;
+    TRY(client.call("ListPids", req, resp, 30'000));
+    std::vector<GuestProcess> out;
+    for (const auto& p : resp.processes())
+        out.push_back(GuestProcess{.pid = p.pid(), .command = p.command()});
+    return out;
+}
+
+} // namespace husk::sandbox
