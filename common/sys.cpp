@@ -1,5 +1,6 @@
 #include "common/sys.hpp"
 
+#include <pwd.h>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -97,6 +98,16 @@ std::optional<ProcStat> proc_stat(pid_t pid)
         }
     }
     return std::nullopt;
+}
+
+std::string user_name(uid_t uid)
+{
+    passwd pw {};
+    passwd* result = nullptr;
+    char buf[1024];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &result) == 0 && result)
+        return result->pw_name;
+    return std::to_string(uid);
 }
 
 } // namespace husk::sys

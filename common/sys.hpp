@@ -47,4 +47,8 @@ struct ProcStat {
 };
 std::optional<ProcStat> proc_stat(pid_t pid);
 
+// The user name of UID from the password database, or the number when it has none (the
+// OWNER that list shows).
+std::string user_name(uid_t uid);
+
 } // namespace husk::sys

@@ -53,16 +53,6 @@ private:
     bool m_dismissed = false;
 };
 
-std::string owner_name(uid_t uid)
-{
-    passwd pw {};
-    passwd* result = nullptr;
-    char buf[1024];
-    if (getpwuid_r(uid, &pw, buf, sizeof buf, &result) == 0 && result)
-        return result->pw_name;
-    return std::to_string(uid);
-}
-
 Result<> write_pid_file(const std::string& path, pid_t pid)
 {
     std::string abs = fs::absolute(path, fs::current_dir());
@@ -288,7 +278,7 @@ Result<Created> create_container(const state::Store& store, const CreateOptions&
     st.rootfs = config.root.path;
     st.oci_version = config.oci_version;
     st.annotations = config.annotations;
-    st.owner = owner_name(::geteuid());
+    st.owner = sys::user_name(::geteuid());
     const auto& h = config.hooks;
     st.has_hooks = !h.prestart.empty() || !h.create_runtime.empty() || !h.create_container.empty()
         || !h.start_container.empty() || !h.poststart.empty() || !h.poststop.empty();

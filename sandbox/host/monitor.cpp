@@ -5,6 +5,7 @@
 #include "common/sys.hpp"
 #include "common/unix_socket.hpp"
 #include "sandbox/host/agent_client.hpp"
+#include "sandbox/host/relay.hpp"
 #include "sandbox/proto/agent.pb.h"
 #include "shim/ttrpc.hpp"
 
@@ -91,57 +92,11 @@ struct Relays {
 
 void output_relay(Relays* r, pb::Stream stream, int out_fd)
 {
-    auto conn = connect_monitor(BorrowedFd(r->state_dir));
-    if (conn) {
-        AgentClient client(std::move(*conn));
-        bool out_ok = true;
-        for (;;) {
-            pb::ReadStreamRequest req;
-            req.set_container_id(r->id);
-            req.set_stream(stream);
-            pb::ReadStreamResponse resp;
-            if (auto c = client.call("ReadStream", req, resp); !c) {
-                log::warn("sandbox " + r->id + ": output relay: " + c.error().message());
-                break;
-            }
-            // A reader that went away (EPIPE) does not stop the relay: the output is still
-            // drained, or the container would block on a full pipe in the guest.
-            if (out_ok && !resp.data().empty() && !fs::write_all(BorrowedFd(out_fd), resp.data()))
-                out_ok = false;
-            if (resp.eof())
-                break;
-        }
-    }
+    relay_output(BorrowedFd(r->state_dir), r->id, "", stream, out_fd);
     if (r->outputs_left.fetch_sub(1) == 1) {
         uint64_t one = 1;
         (void)!::write(r->event_fd, &one, sizeof one);
     }
-}
-
-void input_relay(Relays* r)
-{
-    auto conn = connect_monitor(BorrowedFd(r->state_dir));
-    if (!conn)
-        return;
-    AgentClient client(std::move(*conn));
-    std::string buf(64 * 1024, '\0');
-    for (;;) {
-        ssize_t n = ::read(0, buf.data(), buf.size());
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        pb::WriteStdinRequest req;
-        req.set_container_id(r->id);
-        req.set_data(buf.data(), size_t(n));
-        pb::WriteStdinResponse resp;
-        if (!client.call("WriteStdin", req, resp) || resp.written() < uint32_t(n))
-            return; // the process closed its stdin, or the sandbox is gone
-    }
-    pb::ProcessRequest req;
-    req.set_container_id(r->id);
-    pb::Empty resp;
-    (void)client.call("CloseStdin", req, resp);
 }
 
 // The proxy between the monitor's clients and the agent.
@@ -418,7 +373,7 @@ void run_monitor(MonitorPlan plan)
     Proxy proxy(std::move(*agent), std::move(*listener), std::move(qemu_pidfd), std::move(event));
     std::thread(output_relay, &relays, pb::STDOUT, 1).detach();
     std::thread(output_relay, &relays, pb::STDERR, 2).detach();
-    std::thread(input_relay, &relays).detach();
+    std::thread(relay_input, BorrowedFd(dir.get()), plan.id, std::string()).detach();
     proxy.run();
 
     ::unlink(monitor_socket_name);

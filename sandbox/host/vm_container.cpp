@@ -6,6 +6,7 @@
 #include "sandbox/host/agent_client.hpp"
 #include "sandbox/host/config.hpp"
 #include "sandbox/host/monitor.hpp"
+#include "sandbox/host/relay.hpp"
 #include "sandbox/host/sizing.hpp"
 #include "sandbox/host/vmm.hpp"
 #include "sandbox/proto/agent.pb.h"
@@ -14,7 +15,6 @@
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -103,6 +103,33 @@ Result<pb::StateResponse> guest_state(const state::ContainerDir& dir, const Reco
     return resp;
 }
 
+// A sandbox opened under its container's lock, with a connection to its monitor.
+struct Session {
+    state::ContainerDir dir;
+    Record record;
+    AgentClient client;
+};
+
+Result<Session> open_session(const std::string& root, const std::string& id, state::Lock lock)
+{
+    state::Store store(root);
+    auto dir = TRY(store.open(id, lock));
+    auto r = TRY(load_record(dir));
+    auto client = TRY(connect(dir, r));
+    return Session{std::move(dir), std::move(r), std::move(client)};
+}
+
+// A call that takes the container's id and answers Empty.
+Result<> simple_call(const std::string& root, const std::string& id, const char* method)
+{
+    auto s = TRY(open_session(root, id, state::Lock::Exclusive));
+    pb::ContainerRequest req;
+    req.set_container_id(id);
+    pb::Empty resp;
+    TRY(s.client.call(method, req, resp, 30'000));
+    return {};
+}
+
 state::Status status_of(pb::Status s)
 {
     switch (s) {
@@ -111,16 +138,6 @@ state::Status status_of(pb::Status s)
     case pb::PAUSED: return state::Status::Paused;
     default: return state::Status::Stopped;
     }
-}
-
-std::string owner_name(uid_t uid)
-{
-    passwd pw{};
-    passwd* result = nullptr;
-    char buf[1024];
-    if (getpwuid_r(uid, &pw, buf, sizeof buf, &result) == 0 && result)
-        return result->pw_name;
-    return std::to_string(uid);
 }
 
 bool is_bind(const json& m)
@@ -340,57 +357,6 @@ std::string process_json(const ExecOptions& o, const json& config)
     return p.dump();
 }
 
-// Copies one output stream of a guest process to FD until its end.
-void relay_output(const state::ContainerDir* dir, std::string id, std::string exec_id, pb::Stream stream, int fd)
-{
-    auto conn = connect_monitor(dir->fd());
-    if (!conn)
-        return;
-    AgentClient client(std::move(*conn));
-    bool out_ok = true;
-    for (;;) {
-        pb::ReadStreamRequest req;
-        req.set_container_id(id);
-        req.set_exec_id(exec_id);
-        req.set_stream(stream);
-        pb::ReadStreamResponse resp;
-        if (!client.call("ReadStream", req, resp))
-            return;
-        if (out_ok && !resp.data().empty() && !fs::write_all(BorrowedFd(fd), resp.data()))
-            out_ok = false;
-        if (resp.eof())
-            return;
-    }
-}
-
-void relay_input(const state::ContainerDir* dir, std::string id, std::string exec_id)
-{
-    auto conn = connect_monitor(dir->fd());
-    if (!conn)
-        return;
-    AgentClient client(std::move(*conn));
-    std::string buf(64 * 1024, '\0');
-    for (;;) {
-        ssize_t n = ::read(0, buf.data(), buf.size());
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        pb::WriteStdinRequest req;
-        req.set_container_id(id);
-        req.set_exec_id(exec_id);
-        req.set_data(buf.data(), size_t(n));
-        pb::WriteStdinResponse resp;
-        if (!client.call("WriteStdin", req, resp) || resp.written() < uint32_t(n))
-            return;
-    }
-    pb::ProcessRequest req;
-    req.set_container_id(id);
-    req.set_exec_id(exec_id);
-    pb::Empty resp;
-    (void)client.call("CloseStdin", req, resp);
-}
-
 } // namespace
 
 Result<bool> wants_vm(const std::string& bundle, const Selection& sel)
@@ -522,7 +488,7 @@ Result<> vm_create(const std::string& root, const CreateOptions& options, const 
     r.bundle = bundle;
     r.rootfs = rootfs;
     r.created = log::rfc3339_now(true);
-    r.owner = owner_name(::geteuid());
+    r.owner = sys::user_name(::geteuid());
     r.accel = vm.accel;
     r.vcpus = vm.vcpus;
     r.memory_mib = vm.memory_mib;
@@ -588,16 +554,13 @@ Result<StateView> vm_state(const std::string& root, const std::string& id)
 
 Result<> vm_kill(const std::string& root, const std::string& id, int sig, bool all)
 {
-    state::Store store(root);
-    auto dir = TRY(store.open(id));
-    auto r = TRY(load_record(dir));
-    auto client = TRY(connect(dir, r));
+    auto s = TRY(open_session(root, id, state::Lock::Exclusive));
     pb::SignalProcessRequest req;
     req.set_container_id(id);
     req.set_signal(uint32_t(sig));
     req.set_all(all);
     pb::Empty resp;
-    TRY(client.call("SignalProcess", req, resp, 30'000));
+    TRY(s.client.call("SignalProcess", req, resp, 30'000));
     return {};
 }
 
@@ -647,9 +610,9 @@ Result<int> vm_exec(const std::string& root, const ExecOptions& options)
     if (detach)
         return 0;
     // The lock stays shared while the process runs: delete waits, as it does for husk's own.
-    std::thread out(relay_output, &dir, options.id, exec_id, pb::STDOUT, 1);
-    std::thread err(relay_output, &dir, options.id, exec_id, pb::STDERR, 2);
-    std::thread(relay_input, &dir, options.id, exec_id).detach();
+    std::thread out(relay_output, dir.fd(), options.id, exec_id, pb::STDOUT, 1);
+    std::thread err(relay_output, dir.fd(), options.id, exec_id, pb::STDERR, 2);
+    std::thread(relay_input, dir.fd(), options.id, exec_id).detach();
     pb::ProcessRequest wait;
     wait.set_container_id(options.id);
     wait.set_exec_id(exec_id);
@@ -683,28 +646,12 @@ Result<int> vm_wait(const std::string& root, const std::string& id)
 
 Result<> vm_pause(const std::string& root, const std::string& id)
 {
-    state::Store store(root);
-    auto dir = TRY(store.open(id));
-    auto r = TRY(load_record(dir));
-    auto client = TRY(connect(dir, r));
-    pb::ContainerRequest req;
-    req.set_container_id(id);
-    pb::Empty resp;
-    TRY(client.call("Pause", req, resp, 30'000));
-    return {};
+    return simple_call(root, id, "Pause");
 }
 
 Result<> vm_resume(const std::string& root, const std::string& id)
 {
-    state::Store store(root);
-    auto dir = TRY(store.open(id));
-    auto r = TRY(load_record(dir));
-    auto client = TRY(connect(dir, r));
-    pb::ContainerRequest req;
-    req.set_container_id(id);
-    pb::Empty resp;
-    TRY(client.call("Resume", req, resp, 30'000));
-    return {};
+    return simple_call(root, id, "Resume");
 }
 
 Result<> vm_delete(const std::string& root, const std::string& id, bool force)
@@ -740,14 +687,11 @@ Result<> vm_delete(const std::string& root, const std::string& id, bool force)
 
 Result<std::vector<GuestProcess>> vm_ps(const std::string& root, const std::string& id)
 {
-    state::Store store(root);
-    auto dir = TRY(store.open(id, state::Lock::Shared));
-    auto r = TRY(load_record(dir));
-    auto client = TRY(connect(dir, r));
+    auto s = TRY(open_session(root, id, state::Lock::Shared));
     pb::ContainerRequest req;
     req.set_container_id(id);
     pb::ListPidsResponse resp;
-    TRY(client.call("ListPids", req, resp, 30'000));
+    TRY(s.client.call("ListPids", req, resp, 30'000));
     std::vector<GuestProcess> out;
     for (const auto& p : resp.processes())
         out.push_back(GuestProcess{.pid = p.pid(), .command = p.command()});
