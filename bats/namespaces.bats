@@ -84,7 +84,9 @@ teardown() {
 		listener=$!
 		sent=
 		for i in $(seq 100); do
-			echo hello | nc 127.0.0.1 7777 2>/dev/null && { sent=1; break; }
+			# The client keeps its stdin open a moment: one CI run in many saw the listener
+			# get nothing when the client saw end of input at once.
+			{ echo hello; sleep 0.2; } | nc 127.0.0.1 7777 2>/dev/null && { sent=1; break; }
 			sleep 0.05
 		done
 		[ -n "$sent" ] || { kill $listener; echo "could not connect"; exit 1; }
