@@ -96,3 +96,39 @@ set_annotation() {
 	assert_output_contains "--preserve-fds"
 	assert_root_empty
 }
+
+# fake_image: empty guest image files, and a QEMU that fails at once, so create goes as far
+# as starting the sandbox monitor without booting anything.
+fake_image() {
+	: >"$IMAGE_DIR/vmlinux"
+	: >"$IMAGE_DIR/initramfs.cpio"
+	printf '#!/bin/sh\necho "fake qemu: no guest here" >&2\nexit 1\n' >"$TEST_DIR/fake-qemu"
+	chmod +x "$TEST_DIR/fake-qemu"
+	printf 'sandbox:\n  image_dir: %s\n  qemu: %s\n  accel: tcg\n' "$IMAGE_DIR" "$TEST_DIR/fake-qemu" >"$HUSK_CONFIG"
+}
+
+@test "sandbox: a VM that dies before its agent answers fails create and leaves nothing" {
+	fake_image
+	runtime_detached --sandbox vm create --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "QEMU exited before it opened the agent port"
+	assert_root_empty
+	# Its processes (the sandbox monitor carries the bundle path in its command line) are
+	# gone too.
+	check_no_leftovers "$CID"
+}
+
+@test "sandbox: a bind mount whose host source is missing or not shareable is refused" {
+	fake_image
+	update_config '.mounts += [{"destination": "/data", "type": "bind", "source": "'"$TEST_DIR"'/missing", "options": ["rbind"]}]'
+	run runtime --sandbox vm run --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "bind mount source $TEST_DIR/missing"
+	assert_root_empty
+	mkfifo "$TEST_DIR/fifo"
+	update_config '.mounts[-1].source = "'"$TEST_DIR"'/fifo"'
+	run runtime --sandbox vm run --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "neither a directory nor a regular file"
+	assert_root_empty
+}

@@ -310,9 +310,12 @@ void run_monitor(MonitorPlan plan)
     int ready = plan.ready_fd;
     auto fatal = [&](const std::string& msg) {
         log::error("sandbox " + plan.id + ": " + msg);
-        tell(ready, "error " + msg);
+        // Cleaned up first, and the ready pipe closes only as the process exits: when husk
+        // create reads the end of the line, nothing of the monitor is left to race with.
         ::unlink(monitor_socket_name);
         ::unlink(agent_socket_name);
+        if (ready >= 0)
+            (void)fs::write_all(BorrowedFd(ready), "error " + msg + "\n");
         ::_exit(1);
     };
     if (::chdir(plan.state_dir.c_str()) < 0)

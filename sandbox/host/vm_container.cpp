@@ -14,7 +14,6 @@
 #include <cstring>
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
-#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -34,7 +33,7 @@ constexpr const char* shares_root = "/run/husk/shares/";
 
 // What husk records about a VM sandbox (sandbox.json in the container's state directory).
 struct Record {
-    std::string id, bundle, rootfs, created, owner, accel;
+    std::string id, bundle, rootfs, created, owner, accel, oci_version;
     std::map<std::string, std::string> annotations;
     pid_t monitor_pid = 0;
     uint64_t monitor_start_time = 0;
@@ -45,7 +44,7 @@ struct Record {
 json to_json(const Record& r)
 {
     return json{{"id", r.id}, {"bundle", r.bundle}, {"rootfs", r.rootfs}, {"created", r.created},
-                {"owner", r.owner}, {"accel", r.accel}, {"annotations", r.annotations},
+                {"owner", r.owner}, {"accel", r.accel}, {"oci_version", r.oci_version}, {"annotations", r.annotations},
                 {"monitor_pid", r.monitor_pid}, {"monitor_start_time", r.monitor_start_time},
                 {"qemu_pid", r.qemu_pid}, {"vcpus", r.vcpus}, {"memory_mib", r.memory_mib}};
 }
@@ -62,6 +61,7 @@ Result<Record> load_record(const state::ContainerDir& dir)
         r.created = j.at("created").get<std::string>();
         r.owner = j.value("owner", "");
         r.accel = j.value("accel", "");
+        r.oci_version = j.value("oci_version", "");
         r.annotations = j.value("annotations", std::map<std::string, std::string>{});
         r.monitor_pid = j.at("monitor_pid").get<pid_t>();
         r.monitor_start_time = j.at("monitor_start_time").get<uint64_t>();
@@ -76,10 +76,10 @@ Result<Record> load_record(const state::ContainerDir& dir)
 
 bool monitor_alive(const Record& r)
 {
-    if (r.monitor_pid <= 0)
-        return false;
-    auto st = sys::proc_stat(r.monitor_pid);
-    return st && st->start_time == r.monitor_start_time && st->state != 'Z' && st->state != 'X';
+    state::ContainerState st;
+    st.pid = r.monitor_pid;
+    st.pid_start_time = r.monitor_start_time;
+    return r.monitor_pid > 0 && state::init_alive(st);
 }
 
 // A client connected to the sandbox's monitor, or "not running" when there is none.
@@ -93,11 +93,10 @@ Result<AgentClient> connect(const state::ContainerDir& dir, const Record& r)
     return AgentClient(std::move(*fd));
 }
 
-Result<pb::StateResponse> guest_state(const state::ContainerDir& dir, const Record& r)
+Result<pb::StateResponse> guest_state(AgentClient& client, const std::string& id)
 {
-    auto client = TRY(connect(dir, r));
     pb::ContainerRequest req;
-    req.set_container_id(r.id);
+    req.set_container_id(id);
     pb::StateResponse resp;
     TRY(client.call("State", req, resp, 30'000));
     return resp;
@@ -289,22 +288,16 @@ void kill_record(const Record& r)
         ::kill(r.monitor_pid, SIGKILL);
     // QEMU dies with the monitor (PR_SET_PDEATHSIG); this is for a monitor killed earlier.
     if (r.qemu_pid > 0) {
-        auto st = sys::proc_stat(r.qemu_pid);
-        if (st) {
-            std::string comm;
-            if (auto c = fs::read_file("/proc/" + std::to_string(r.qemu_pid) + "/comm"); c)
-                comm = *c;
-            if (comm.starts_with("qemu"))
-                ::kill(r.qemu_pid, SIGKILL);
-        }
+        auto comm = fs::read_file("/proc/" + std::to_string(r.qemu_pid) + "/comm");
+        if (comm && comm->starts_with("qemu"))
+            ::kill(r.qemu_pid, SIGKILL);
     }
 }
 
-bool wait_gone(pid_t pid, uint64_t start_time, int timeout_ms)
+bool wait_monitor_gone(const Record& r, int timeout_ms)
 {
     for (int waited = 0; waited <= timeout_ms; waited += 10) {
-        auto st = sys::proc_stat(pid);
-        if (!st || st->start_time != start_time || st->state == 'Z' || st->state == 'X')
+        if (!monitor_alive(r))
             return true;
         ::usleep(10'000);
     }
@@ -490,6 +483,7 @@ Result<> vm_create(const std::string& root, const CreateOptions& options, const 
     r.created = log::rfc3339_now(true);
     r.owner = sys::user_name(::geteuid());
     r.accel = vm.accel;
+    r.oci_version = config.value("ociVersion", "");
     r.vcpus = vm.vcpus;
     r.memory_mib = vm.memory_mib;
     r.annotations = config.value("annotations", std::map<std::string, std::string>{});
@@ -514,17 +508,14 @@ Result<> vm_create(const std::string& root, const CreateOptions& options, const 
 
 Result<> vm_start(const std::string& root, const std::string& id)
 {
-    state::Store store(root);
-    auto dir = TRY(store.open(id));
-    auto r = TRY(load_record(dir));
-    auto st = TRY(guest_state(dir, r));
+    auto s = TRY(open_session(root, id, state::Lock::Exclusive));
+    auto st = TRY(guest_state(s.client, id));
     if (st.status() != pb::CREATED)
         return fail("cannot start a container that has stopped");
-    auto client = TRY(connect(dir, r));
     pb::ContainerRequest req;
     req.set_container_id(id);
     pb::StartResponse resp;
-    TRY(client.call("StartContainer", req, resp, 60'000));
+    TRY(s.client.call("StartContainer", req, resp, 60'000));
     return {};
 }
 
@@ -534,7 +525,7 @@ Result<StateView> vm_state(const std::string& root, const std::string& id)
     auto dir = TRY(store.open(id, state::Lock::Shared));
     auto r = TRY(load_record(dir));
     StateView v;
-    v.oci_version = "1.2.0";
+    v.oci_version = r.oci_version;
     v.id = r.id;
     v.bundle = r.bundle;
     v.rootfs = r.rootfs;
@@ -542,8 +533,9 @@ Result<StateView> vm_state(const std::string& root, const std::string& id)
     v.owner = r.owner;
     v.annotations = r.annotations;
     v.status = state::Status::Stopped;
-    if (monitor_alive(r)) {
-        if (auto st = guest_state(dir, r); st) {
+    auto client = connect(dir, r);
+    if (client) {
+        if (auto st = guest_state(*client, id); st) {
             v.status = status_of(st->status());
             if (v.status != state::Status::Stopped)
                 v.pid = r.monitor_pid;
@@ -570,10 +562,8 @@ Result<int> vm_exec(const std::string& root, const ExecOptions& options)
         return fail("exec --tty is not supported in a VM sandbox yet");
     if (options.preserve_fds > 0)
         return fail("--preserve-fds: a VM sandbox cannot pass host file descriptors into the guest");
-    state::Store store(root);
-    auto dir = TRY(store.open(options.id, state::Lock::Shared));
-    auto r = TRY(load_record(dir));
-    auto st = TRY(guest_state(dir, r));
+    auto s = TRY(open_session(root, options.id, state::Lock::Shared));
+    auto st = TRY(guest_state(s.client, options.id));
     if (st.status() == pb::PAUSED && !options.ignore_paused)
         return fail("cannot exec in a paused container (use --ignore-paused to override)");
     if (st.status() != pb::RUNNING && st.status() != pb::PAUSED)
@@ -585,7 +575,7 @@ Result<int> vm_exec(const std::string& root, const ExecOptions& options)
     } else {
         if (options.args.empty())
             return fail("exec: no command given");
-        auto config = TRY(read_json_file(r.bundle + "/config.json"));
+        auto config = TRY(read_json_file(s.record.bundle + "/config.json"));
         try {
             process = process_json(options, config);
         } catch (const std::exception& e) {
@@ -599,25 +589,24 @@ Result<int> vm_exec(const std::string& root, const ExecOptions& options)
         for (unsigned char c : rnd)
             exec_id += "0123456789abcdef"[c & 15];
 
-    auto client = TRY(connect(dir, r));
     pb::ExecProcessRequest req;
     req.set_container_id(options.id);
     req.set_exec_id(exec_id);
     req.set_process_json(process);
     req.set_stdin(!detach);
     pb::StartResponse started;
-    TRY(client.call("ExecProcess", req, started, 60'000));
+    TRY(s.client.call("ExecProcess", req, started, 60'000));
     if (detach)
         return 0;
     // The lock stays shared while the process runs: delete waits, as it does for husk's own.
-    std::thread out(relay_output, dir.fd(), options.id, exec_id, pb::STDOUT, 1);
-    std::thread err(relay_output, dir.fd(), options.id, exec_id, pb::STDERR, 2);
-    std::thread(relay_input, dir.fd(), options.id, exec_id).detach();
+    std::thread out(relay_output, s.dir.fd(), options.id, exec_id, pb::STDOUT, 1);
+    std::thread err(relay_output, s.dir.fd(), options.id, exec_id, pb::STDERR, 2);
+    std::thread(relay_input, s.dir.fd(), options.id, exec_id).detach();
     pb::ProcessRequest wait;
     wait.set_container_id(options.id);
     wait.set_exec_id(exec_id);
     pb::WaitProcessResponse done;
-    auto w = client.call("WaitProcess", wait, done);
+    auto w = s.client.call("WaitProcess", wait, done);
     out.join();
     err.join();
     if (!w)
@@ -627,20 +616,13 @@ Result<int> vm_exec(const std::string& root, const ExecOptions& options)
 
 Result<int> vm_wait(const std::string& root, const std::string& id)
 {
-    state::Store store(root);
-    Record r;
-    Fd conn;
-    {
-        auto dir = TRY(store.open(id, state::Lock::Shared));
-        r = TRY(load_record(dir));
-        auto client = TRY(connect(dir, r));
-        conn = Fd(::fcntl(client.fd().get(), F_DUPFD_CLOEXEC, 3));
-    }
-    AgentClient client(std::move(conn));
+    auto s = TRY(open_session(root, id, state::Lock::Shared));
+    // The wait holds no lock: delete and kill of this container go on meanwhile.
+    s.dir.unlock();
     pb::ProcessRequest req;
     req.set_container_id(id);
     pb::WaitProcessResponse resp;
-    TRY(client.call("WaitProcess", req, resp));
+    TRY(s.client.call("WaitProcess", req, resp));
     return int(resp.exit_status());
 }
 
@@ -659,12 +641,12 @@ Result<> vm_delete(const std::string& root, const std::string& id, bool force)
     state::Store store(root);
     auto dir = TRY(store.open(id));
     auto r = TRY(load_record(dir));
-    if (monitor_alive(r)) {
-        auto st = guest_state(dir, r);
+    if (auto client = connect(dir, r); client) {
+        auto st = guest_state(*client, id);
         if (st && !force && st->status() != pb::STOPPED)
             return fail("cannot delete container " + id + " that is not stopped: "
                         + std::string(state::status_name(status_of(st->status()))));
-        if (auto client = connect(dir, r); client) {
+        {
             pb::DeleteContainerRequest del;
             del.set_container_id(id);
             del.set_force(true);
@@ -675,12 +657,10 @@ Result<> vm_delete(const std::string& root, const std::string& id, bool force)
             if (auto s = client->call("Shutdown", e1, e2, 30'000); !s)
                 log::warn("container " + id + ": shutdown: " + s.error().message());
         }
-        if (!wait_gone(r.monitor_pid, r.monitor_start_time, 15'000))
+        if (!wait_monitor_gone(r, 15'000))
             log::warn("container " + id + ": the sandbox monitor did not exit; killed");
-        kill_record(r);
-    } else {
-        kill_record(r);
     }
+    kill_record(r);
     TRY(store.remove(dir));
     return {};
 }
