@@ -2,6 +2,7 @@
 
 #include "common/fs.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <yaml-cpp/yaml.h>
 
@@ -19,7 +20,7 @@ Result<std::string> text_value(const YAML::Node& node, const std::string& key, c
 {
     if (!node.IsScalar())
         return fail(where + ": sandbox." + key + " must be a string");
-    return node.as<std::string>();
+    return node.Scalar();
 }
 
 Result<unsigned> count_value(const YAML::Node& node, const std::string& key, const std::string& where, unsigned min,
@@ -27,7 +28,7 @@ Result<unsigned> count_value(const YAML::Node& node, const std::string& key, con
 {
     if (!node.IsScalar())
         return fail(where + ": sandbox." + key + " must be a number");
-    const std::string s = node.as<std::string>();
+    const std::string& s = node.Scalar();
     char* end = nullptr;
     errno = 0;
     unsigned long v = std::strtoul(s.c_str(), &end, 10);
@@ -58,8 +59,16 @@ Result<SandboxConfig> parse_config(const std::string& text, const std::string& w
     if (!s.IsMap())
         return fail(where + ": sandbox must be a mapping");
     for (const auto& kv : s) {
-        const std::string key = kv.first.as<std::string>();
+        if (!kv.first.IsScalar())
+            return fail(where + ": sandbox: a key that is not a name");
+        const std::string key = kv.first.Scalar();
         const YAML::Node& v = kv.second;
+        // `key:` with no value (null) leaves the default, like a key not written.
+        static constexpr const char* known[] = {"mode", "image_dir", "kernel", "initrd", "qemu", "accel",
+                                                "overhead_mib", "default_memory_mib", "default_vcpus",
+                                                "boot_timeout_seconds"};
+        if (v.IsNull() && std::find(std::begin(known), std::end(known), key) != std::end(known))
+            continue;
         if (key == "mode") {
             c.mode = TRY(text_value(v, key, where));
             if (c.mode != "none" && c.mode != "vm")

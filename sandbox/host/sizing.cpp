@@ -37,14 +37,16 @@ VmSize size_vm(const nlohmann::json& resources, const SandboxConfig& config, uns
     uint64_t period = number(cpu, "period");
     if (period == 0)
         period = 100000;
+    // Rounded up as a quotient and a remainder: quota + period - 1 would wrap for a quota near
+    // 2^64, and a JSON number may be that large.
     if (quota > 0)
-        size.vcpus = unsigned(std::min<uint64_t>((quota + period - 1) / period, 1u << 16));
+        size.vcpus = unsigned(std::min<uint64_t>(quota / period + (quota % period != 0), 1u << 16));
     size.vcpus = std::clamp(size.vcpus, 1u, std::max(1u, host_cpus));
 
     uint64_t limit = number(mem, "limit");
     if (limit > 0) {
         constexpr uint64_t mib = 1024 * 1024;
-        uint64_t want = (limit + mib - 1) / mib + config.overhead_mib;
+        uint64_t want = limit / mib + (limit % mib != 0) + config.overhead_mib;
         size.memory_mib = unsigned(std::min<uint64_t>(want, 1u << 22));
     }
     return size;

@@ -3,12 +3,14 @@
 #include "common/fs.hpp"
 #include "common/sys.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
 #include <time.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +51,65 @@ int64_t now_ms()
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+// The accelerator CACHE recorded for this boot of the host, or "".
+std::string cached_accel(const std::string& cache, const std::string& boot_id)
+{
+    auto c = fs::read_file(cache);
+    if (!c || boot_id.empty())
+        return "";
+    auto space = c->find(' ');
+    if (space == std::string::npos || c->substr(0, space) != boot_id)
+        return "";
+    std::string accel = c->substr(space + 1);
+    accel = accel.substr(0, accel.find('\n'));
+    return accel == "kvm" || accel == "tcg" ? accel : "";
+}
+
+// Boots SPEC and waits up to TIMEOUT_MS: true when QEMU exited 0 after the agent's marker,
+// false when the guest did not get there (hung, crashed, QEMU refused the accelerator); an
+// error when the probe could not be tried at all.
+Result<bool> probe_boot(const VmSpec& spec, int timeout_ms)
+{
+    for (const auto* f : {&spec.kernel, &spec.initrd}) {
+        if (::access(f->c_str(), R_OK) < 0)
+            return fail_errno("the guest image " + *f);
+    }
+    pid_t pid = TRY(launch(spec));
+    Fd pidfd(sys::pidfd_open(pid));
+    const int64_t deadline = now_ms() + timeout_ms;
+    int status = 0;
+    bool exited = false;
+    while (!exited) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            break;
+        if (pidfd.valid()) {
+            pollfd p{.fd = pidfd.get(), .events = POLLIN, .revents = 0};
+            if (::poll(&p, 1, int(std::min<int64_t>(left, 1000))) > 0)
+                exited = true;
+        } else {
+            // No pidfds (a kernel before 5.3): look every 20 ms.
+            if (::waitpid(pid, &status, WNOHANG) == pid) {
+                exited = true;
+                pid = -1;
+            } else {
+                ::usleep(20'000);
+            }
+        }
+    }
+    if (pid > 0) {
+        if (!exited)
+            ::kill(pid, SIGKILL);
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
+    if (!exited)
+        return false;
+    auto console = fs::read_file(spec.console_log);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 && console
+           && console->find("HUSK-AGENT: probe ok") != std::string::npos;
 }
 
 } // namespace
@@ -115,6 +176,12 @@ Result<pid_t> launch(const VmSpec& spec)
     argv.push_back(nullptr);
     const std::string log = spec.console_log + ".qemu";
 
+    // The child reports a failure before or at exec through this pipe (closed on exec):
+    // which step failed and its errno.
+    struct Failure {
+        int step;
+        int err;
+    };
     int p[2];
     if (::pipe2(p, O_CLOEXEC) < 0)
         return fail_errno("pipe");
@@ -124,34 +191,44 @@ Result<pid_t> launch(const VmSpec& spec)
     if (pid < 0)
         return fail_errno("fork");
     if (pid == 0) {
+        auto report = [&](int step) {
+            Failure f{step, errno};
+            (void)!::write(wr.get(), &f, sizeof f);
+            ::_exit(127);
+        };
         // QEMU dies with whoever started it; a parent gone before the prctl counts too.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent)
             ::_exit(127);
         int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null < 0 || ::dup2(null, 0) < 0)
+            report(0);
         int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (null < 0 || out < 0 || ::dup2(null, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) {
-            int e = errno;
-            (void)!::write(wr.get(), &e, sizeof e);
-            ::_exit(127);
-        }
+        if (out < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0)
+            report(1);
+        // Everything else closes at exec (the report pipe only if exec works).
         sys::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        for (int sig = 1; sig < NSIG; sig++) {
+            if (sig != SIGKILL && sig != SIGSTOP)
+                ::signal(sig, SIG_DFL);
+        }
         ::execvp(argv[0], argv.data());
-        int e = errno;
-        (void)!::write(wr.get(), &e, sizeof e);
-        ::_exit(127);
+        report(2);
     }
     wr.reset();
-    int err = 0;
+    Failure f{};
     ssize_t n;
-    while ((n = ::read(rd.get(), &err, sizeof err)) < 0 && errno == EINTR) {
+    while ((n = ::read(rd.get(), &f, sizeof f)) < 0 && errno == EINTR) {
     }
-    if (n == sizeof err) {
-        ::waitpid(pid, nullptr, 0);
-        return fail_errno(err, "exec " + spec.qemu);
+    if (n == sizeof f) {
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        const std::string what[] = {"open /dev/null as stdin of " + spec.qemu, "open " + log + " for " + spec.qemu,
+                                    "exec " + spec.qemu};
+        return fail_errno(f.err, what[std::clamp(f.step, 0, 2)]);
     }
     return pid;
 }
@@ -176,19 +253,19 @@ Result<std::string> choose_accel(const std::string& want, const VmSpec& probe_sp
     if (auto b = fs::read_file("/proc/sys/kernel/random/boot_id"); b)
         boot_id = b->substr(0, b->find('\n'));
     const std::string cache = cache_dir + "/accel";
-    if (auto c = fs::read_file(cache); c && !boot_id.empty()) {
-        auto space = c->find(' ');
-        if (space != std::string::npos && c->substr(0, space) == boot_id) {
-            std::string accel = c->substr(space + 1);
-            accel = accel.substr(0, accel.find('\n'));
-            if (accel == "kvm")
-                return accel;
-            if (accel == "tcg") {
-                if (want == "kvm")
-                    return fail("sandbox accel kvm: /dev/kvm did not boot a guest on this host (" + cache + ")");
-                return accel;
+    // One probe at a time: a second caller waits for the first one's answer.
+    Fd lock;
+    if (fs::mkdir_all(cache_dir, 0700)) {
+        lock = Fd(::open((cache_dir + "/accel.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+        if (lock.valid()) {
+            while (::flock(lock.get(), LOCK_EX) < 0 && errno == EINTR) {
             }
         }
+    }
+    if (auto cached = cached_accel(cache, boot_id); !cached.empty()) {
+        if (cached == "tcg" && want == "kvm")
+            return fail("sandbox accel kvm: /dev/kvm did not boot a guest on this host (" + cache + ")");
+        return cached;
     }
 
     // The probe: the guest image booted on KVM; the agent reports and powers off.
@@ -198,32 +275,22 @@ Result<std::string> choose_accel(const std::string& want, const VmSpec& probe_sp
     spec.agent_socket.clear();
     spec.shares.clear();
     (void)::unlink(spec.console_log.c_str());
-    bool ok = false;
-    if (auto pid = launch(spec); pid) {
-        Fd pidfd(sys::pidfd_open(*pid));
-        int64_t deadline = now_ms() + probe_timeout_ms;
-        bool exited = false;
-        while (!exited && pidfd.valid()) {
-            pollfd p{.fd = pidfd.get(), .events = POLLIN, .revents = 0};
-            int left = int(std::max<int64_t>(0, deadline - now_ms()));
-            if (::poll(&p, 1, left) > 0)
-                exited = true;
-            else if (now_ms() >= deadline)
-                break;
-        }
-        if (!exited)
-            ::kill(*pid, SIGKILL);
-        int status = 0;
-        ::waitpid(*pid, &status, 0);
-        auto console = fs::read_file(spec.console_log);
-        ok = exited && WIFEXITED(status) && WEXITSTATUS(status) == 0 && console
-             && console->find("HUSK-AGENT: probe ok") != std::string::npos;
-    }
+    (void)::unlink((spec.console_log + ".qemu").c_str());
+    auto outcome = probe_boot(spec, probe_timeout_ms);
     (void)::unlink(spec.console_log.c_str());
     (void)::unlink((spec.console_log + ".qemu").c_str());
+    if (!outcome) {
+        // Nothing was learnt about /dev/kvm (no QEMU, no image): no answer to remember.
+        if (want == "kvm")
+            return std::unexpected(outcome.error().prefix("sandbox accel kvm: probe boot"));
+        return std::string("tcg");
+    }
+    const bool ok = *outcome;
     std::string accel = ok ? "kvm" : "tcg";
-    if (!boot_id.empty() && fs::mkdir_all(cache_dir, 0700))
-        (void)fs::write_file(cache, boot_id + " " + accel + "\n", 0600);
+    if (!boot_id.empty()) {
+        if (auto dir = fs::open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir)
+            (void)fs::write_file_atomic(dir->borrow(), "accel", boot_id + " " + accel + "\n", 0600);
+    }
     if (!ok && want == "kvm")
         return fail("sandbox accel kvm: a probe boot on /dev/kvm did not reach the agent");
     return accel;
