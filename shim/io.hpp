@@ -9,7 +9,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
-#include "shim/loop.hpp"
+#include "common/loop.hpp"
 
 #include <functional>
 #include <memory>

@@ -7,7 +7,7 @@
 #include "common/log.hpp"
 #include "common/sha256.hpp"
 #include "common/unix_socket.hpp"
-#include "shim/loop.hpp"
+#include "common/loop.hpp"
 #include "shim/options.hpp"
 #include "shim/runtime.hpp"
 #include "shim/server.hpp"

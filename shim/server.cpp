@@ -155,41 +155,17 @@ void Server::on_readable(int fd)
     if (it == m_conns.end())
         return;
     const std::uint64_t serial = it->second.serial;
-    auto frame = ttrpc::read_frame(it->second.fd.borrow());
-    if (!frame) {
-        if (frame.error().code() == EMSGSIZE) {
-            // read_frame names the stream in its message; the frame was skipped whole.
-            const std::string& what = frame.error().what();
-            auto at = what.find("stream ");
-            std::uint32_t stream = at == std::string::npos ? 0 : static_cast<std::uint32_t>(std::strtoul(what.c_str() + at + 7, nullptr, 10));
-            ttrpc::Status st{static_cast<std::int32_t>(ttrpc::Code::resource_exhausted), "message larger than 4 MiB", {}};
-            respond(fd, serial, stream, st, {});
-            return;
-        }
-        close_conn(fd); // end of file, or out of step
+    auto in = ttrpc::read_request(it->second.fd.borrow(), task_service);
+    if (in.kind == ttrpc::ServerRead::Kind::closed) {
+        close_conn(fd);
         return;
     }
-    const std::uint32_t stream = frame->header.stream_id;
-    if (frame->header.type != ttrpc::MessageType::request) {
-        respond(fd, serial, stream, {static_cast<std::int32_t>(ttrpc::Code::invalid_argument), "not a request", {}}, {});
+    const std::uint32_t stream = in.stream;
+    if (in.kind == ttrpc::ServerRead::Kind::refused) {
+        respond(fd, serial, stream, in.refusal, {});
         return;
     }
-    if (!ttrpc::is_client_stream(stream)) {
-        respond(fd, serial, stream,
-                {static_cast<std::int32_t>(ttrpc::Code::invalid_argument), "stream id must be odd for client-initiated streams", {}}, {});
-        return;
-    }
-    auto req = ttrpc::decode_request(frame->payload);
-    if (!req) {
-        respond(fd, serial, stream, {static_cast<std::int32_t>(ttrpc::Code::invalid_argument), req.error().message(), {}}, {});
-        return;
-    }
-    if (req->service != task_service) {
-        respond(fd, serial, stream,
-                {static_cast<std::int32_t>(ttrpc::Code::unimplemented), "service " + req->service + " is not served here", {}}, {});
-        return;
-    }
-    m_service.handle(req->method, req->payload,
+    m_service.handle(in.request.method, in.request.payload,
                      [this, fd, serial, stream](const ttrpc::Status& st, const std::string& payload) {
                          respond(fd, serial, stream, st, payload);
                      });

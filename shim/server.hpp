@@ -4,7 +4,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
-#include "shim/loop.hpp"
+#include "common/loop.hpp"
 #include "shim/service.hpp"
 #include "shim/ttrpc.hpp"
 

@@ -4,7 +4,7 @@
 // Events go to an EventSink; exits come in through on_exit() from the server's reaper.
 #pragma once
 
-#include "shim/loop.hpp"
+#include "common/loop.hpp"
 #include "shim/options.hpp"
 #include "shim/ttrpc.hpp"
 

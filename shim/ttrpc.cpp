@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -173,14 +174,19 @@ Result<> write_frame(BorrowedFd fd, const FrameHeader& header, std::string_view 
     };
     iovec* cur = iov;
     std::size_t count = payload.empty() ? 1 : 2;
+    bool socket = true;
     while (count > 0) {
         msghdr msg{};
         msg.msg_iov = cur;
         msg.msg_iovlen = count;
-        ssize_t n = ::sendmsg(fd.get(), &msg, MSG_NOSIGNAL);
+        ssize_t n = socket ? ::sendmsg(fd.get(), &msg, MSG_NOSIGNAL) : ::writev(fd.get(), cur, int(count));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == ENOTSOCK && socket) {
+                socket = false;
+                continue;
+            }
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 TRY(wait_for(fd, POLLOUT));
                 continue;
@@ -263,6 +269,42 @@ Result<Response> decode_response(std::string_view bytes)
     for (const auto& d : m.status().details())
         out.status.details.push_back(AnyMessage{d.type_url(), d.value()});
     out.payload = m.payload();
+    return out;
+}
+
+ServerRead read_request(BorrowedFd fd, std::string_view service)
+{
+    ServerRead out;
+    auto refuse = [&](std::uint32_t stream, Code code, std::string message) {
+        out.kind = ServerRead::Kind::refused;
+        out.stream = stream;
+        out.refusal = Status{static_cast<std::int32_t>(code), std::move(message), {}};
+        return std::move(out);
+    };
+    auto frame = read_frame(fd);
+    if (!frame) {
+        if (frame.error().code() != EMSGSIZE)
+            return out; // end of file, or out of step
+        // read_frame skipped the frame whole and names its stream in the message.
+        const std::string& what = frame.error().what();
+        auto at = what.find("stream ");
+        auto stream = at == std::string::npos ? 0u
+                                              : static_cast<std::uint32_t>(std::strtoul(what.c_str() + at + 7, nullptr, 10));
+        return refuse(stream, Code::resource_exhausted, "message larger than 4 MiB");
+    }
+    const std::uint32_t stream = frame->header.stream_id;
+    if (frame->header.type != MessageType::request)
+        return refuse(stream, Code::invalid_argument, "not a request");
+    if (!is_client_stream(stream))
+        return refuse(stream, Code::invalid_argument, "stream id must be odd for client-initiated streams");
+    auto req = decode_request(frame->payload);
+    if (!req)
+        return refuse(stream, Code::invalid_argument, req.error().message());
+    if (req->service != service)
+        return refuse(stream, Code::unimplemented, "service " + req->service + " is not served here");
+    out.kind = ServerRead::Kind::request;
+    out.stream = stream;
+    out.request = std::move(*req);
     return out;
 }
 

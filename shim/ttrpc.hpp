@@ -70,7 +70,8 @@ Result<> discard_payload(BorrowedFd fd, std::uint32_t length);
 Result<Frame> read_frame(BorrowedFd fd);
 
 // Writes header and payload with as many sendmsg calls as it takes (MSG_NOSIGNAL: a peer
-// that went away is EPIPE, not a SIGPIPE). header.length is ignored; the payload size is
+// that went away is EPIPE, not a SIGPIPE), or writev calls when fd is not a socket (the
+// virtio-serial port husk-agent serves on). header.length is ignored; the payload size is
 // sent. A payload over max_message_size is refused before anything is written.
 Result<> write_frame(BorrowedFd fd, const FrameHeader& header, std::string_view payload);
 
@@ -151,5 +152,18 @@ private:
 
 // A server refuses requests on even ids: those are not the client's to open.
 constexpr bool is_client_stream(std::uint32_t stream_id) { return stream_id % 2 == 1; }
+
+// What a server reads from a connection: a request for `service` on a client stream; or a
+// frame to refuse, with the answer for its stream (an oversized message: ResourceExhausted;
+// not a request, an even stream or a request that does not decode: InvalidArgument; another
+// service: Unimplemented), after which the connection stays in step; or the end of the
+// connection (end of file, or out of step: close it).
+struct ServerRead {
+    enum class Kind { request, refused, closed } kind = Kind::closed;
+    std::uint32_t stream = 0;
+    Request request;
+    Status refusal;
+};
+ServerRead read_request(BorrowedFd fd, std::string_view service);
 
 } // namespace husk::shim::ttrpc

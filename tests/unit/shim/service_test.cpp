@@ -1,7 +1,7 @@
 // TaskService driven through its method names and serialized requests, as the server does,
 // against a stand-in runtime (a shell script that logs its verbs and, for create and exec,
 // starts a `sleep` and writes its pid). Exits are fed in through on_exit, as the reaper does.
-#include "shim/loop.hpp"
+#include "common/loop.hpp"
 #include "shim/service.hpp"
 
 #include "github.com/containerd/containerd/api/events/task.pb.h"
@@ -22,6 +22,7 @@
 #include <vector>
 
 using namespace husk::shim;
+using husk::Loop;
 namespace task = containerd::task::v2;
 namespace events = containerd::events;
 

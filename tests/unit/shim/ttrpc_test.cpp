@@ -379,3 +379,62 @@ TEST_CASE("ttrpc stream ids: client ids are odd and go up by two")
     CHECK_FALSE(is_client_stream(0));
     CHECK_FALSE(is_client_stream(2));
 }
+
+TEST_CASE("ttrpc server read: requests, refusals that keep the stream in step, and the end")
+{
+    auto sp = socket_pair();
+    auto send = [&](std::uint32_t stream, MessageType type, const std::string& payload) {
+        REQUIRE(write_frame(sp.a.borrow(), {.stream_id = stream, .type = type}, payload));
+    };
+    Request call;
+    call.service = "svc.A";
+    call.method = "Ping";
+    call.payload = "p";
+    Request other = call;
+    other.service = "svc.B";
+
+    send(1, MessageType::request, encode_request(call));
+    send(2, MessageType::request, encode_request(call));      // even: not the client's
+    send(3, MessageType::response, encode_response({}));      // not a request
+    send(5, MessageType::request, std::string("\xff\xff", 2)); // does not decode
+    send(7, MessageType::request, encode_request(other));     // another service
+    send(9, MessageType::request, encode_request(call));
+    sp.a.reset();
+
+    auto first = read_request(sp.b.borrow(), "svc.A");
+    REQUIRE(first.kind == ServerRead::Kind::request);
+    CHECK(first.stream == 1);
+    CHECK(first.request.method == "Ping");
+    CHECK(first.request.payload == "p");
+
+    struct Want {
+        std::uint32_t stream;
+        Code code;
+    };
+    for (auto want : {Want{2, Code::invalid_argument}, Want{3, Code::invalid_argument}, Want{5, Code::invalid_argument},
+                      Want{7, Code::unimplemented}}) {
+        auto r = read_request(sp.b.borrow(), "svc.A");
+        CAPTURE(want.stream);
+        REQUIRE(r.kind == ServerRead::Kind::refused);
+        CHECK(r.stream == want.stream);
+        CHECK(r.refusal.code == static_cast<std::int32_t>(want.code));
+        CHECK_FALSE(r.refusal.message.empty());
+    }
+    auto last = read_request(sp.b.borrow(), "svc.A");
+    REQUIRE(last.kind == ServerRead::Kind::request);
+    CHECK(last.stream == 9);
+    CHECK(read_request(sp.b.borrow(), "svc.A").kind == ServerRead::Kind::closed);
+}
+
+TEST_CASE("ttrpc frame: written to a descriptor that is not a socket")
+{
+    int p[2];
+    REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+    Fd rd(p[0]), wr(p[1]);
+    REQUIRE(write_frame(wr.borrow(), {.stream_id = 3, .type = MessageType::response}, "hello"));
+    wr.reset();
+    auto f = read_frame(rd.borrow());
+    REQUIRE(f);
+    CHECK(f->header.stream_id == 3);
+    CHECK(f->payload == "hello");
+}

@@ -1,18 +1,20 @@
-// The shim's one event loop: epoll over every descriptor it waits on (the task socket and its
-// connections, SIGCHLD through a signalfd, stdio copies, OOM notifications), one callback per
-// descriptor. The shim has no threads: a Task call runs to its end, or parks a reply (Wait)
-// that a later event sends.
+// One event loop for a single-threaded server: epoll over every descriptor it waits on, one
+// callback per descriptor, and timers for delayed work. The shim (task socket, SIGCHLD through
+// a signalfd, stdio copies, OOM notifications) and husk-agent (its ttrpc channel, the guest's
+// children) run on it. A call runs to its end, or parks a reply (Wait) that a later event sends.
 #pragma once
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <vector>
 
-namespace husk::shim {
+namespace husk {
 
 class Loop {
 public:
@@ -26,7 +28,11 @@ public:
     void remove(int fd);
     bool watching(int fd) const { return m_callbacks.contains(fd); }
 
-    // Waits once (at most timeout_ms; -1 forever) and runs the callbacks of what is ready.
+    // Runs `fn` once, from run_once, when `delay_ms` have passed.
+    void after(int delay_ms, std::function<void()> fn);
+
+    // Waits once (at most timeout_ms, -1 forever, shortened to the next timer) and runs the
+    // callbacks of what is ready, then the timers that are due.
     Result<> run_once(int timeout_ms);
 
 private:
@@ -40,6 +46,11 @@ private:
     // was closed and whose number was reused within the same round reaches nobody.
     std::map<int, Entry> m_callbacks;
     std::uint32_t m_generation = 0;
+    struct Timer {
+        std::chrono::steady_clock::time_point when;
+        std::function<void()> fn;
+    };
+    std::vector<Timer> m_timers;
 };
 
-} // namespace husk::shim
+} // namespace husk

@@ -1,10 +1,11 @@
-#include "shim/loop.hpp"
+#include "common/loop.hpp"
 
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <cerrno>
 
-namespace husk::shim {
+namespace husk {
 
 Result<Loop> Loop::create()
 {
@@ -53,14 +54,27 @@ void Loop::remove(int fd)
         ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
 }
 
+void Loop::after(int delay_ms, std::function<void()> fn)
+{
+    m_timers.push_back(Timer{std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms), std::move(fn)});
+}
+
 Result<> Loop::run_once(int timeout_ms)
 {
+    using namespace std::chrono;
+    for (const auto& t : m_timers) {
+        // Rounded up: a wait that ends a fraction of a millisecond early would spin.
+        auto left = ceil<milliseconds>(t.when - steady_clock::now()).count();
+        int wait = int(std::clamp<long long>(left, 0, 1LL << 30));
+        if (timeout_ms < 0 || wait < timeout_ms)
+            timeout_ms = wait;
+    }
     epoll_event events[32];
     int n = ::epoll_wait(m_epoll.get(), events, 32, timeout_ms);
     if (n < 0) {
-        if (errno == EINTR)
-            return {};
-        return fail_errno("epoll_wait");
+        if (errno != EINTR)
+            return fail_errno("epoll_wait");
+        n = 0;
     }
     for (int i = 0; i < n; ++i) {
         const int fd = static_cast<int>(events[i].data.u64 & 0xffffffffu);
@@ -71,7 +85,20 @@ Result<> Loop::run_once(int timeout_ms)
         auto cb = it->second.cb;
         (*cb)(events[i].events);
     }
+    if (!m_timers.empty()) {
+        // Due timers leave the list before they run: one may add another.
+        const auto now = steady_clock::now();
+        std::vector<Timer> due;
+        std::erase_if(m_timers, [&](Timer& t) {
+            if (t.when > now)
+                return false;
+            due.push_back(std::move(t));
+            return true;
+        });
+        for (auto& t : due)
+            t.fn();
+    }
     return {};
 }
 
-} // namespace husk::shim
+} // namespace husk
