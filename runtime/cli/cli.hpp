@@ -47,6 +47,7 @@ void register_ps(CLI::App& app, Context& ctx);
 void register_update(CLI::App& app, Context& ctx);
 void register_events(CLI::App& app, Context& ctx);
 void register_image(CLI::App& app, Context& ctx); // image unpack / remove
+void register_sandbox(CLI::App& app, Context& ctx); // sandbox build-image
 // exec's command may carry flags of its own (`exec ID sh -c ...`), and so may ps's options
 // for ps(1): everything after the container id is taken out of the arguments before
 // parsing and put in `command`.

@@ -119,6 +119,7 @@ int main(int argc, char** argv)
     register_update(app, ctx);
     register_events(app, ctx);
     register_image(app, ctx);
+    register_sandbox(app, ctx);
     auto* help = app.add_subcommand("help", "shows a list of commands or help for one command");
     std::vector<std::string> help_topic;
     help->add_option("command", help_topic);
