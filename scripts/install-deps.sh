@@ -14,7 +14,10 @@ build_deps=(
 )
 # Test and demo dependencies: the busybox rootfs, the bats suite, reference runtimes, containerd
 # (the shim's integration tests and bench/shim.sh), umoci, zstd and attr (the image tests: unpack compared with umoci, zstd layers, xattrs).
-test_deps=(busybox-static bats jq runc iproute2 util-linux procps containerd bc umoci zstd attr)
+# QEMU and the guest image builder's tools (cpio, xz, strip): VM sandboxes (bats/sandbox_vm.bats)
+# and the cgroup v2 guest of tests/vm.
+test_deps=(busybox-static bats jq runc iproute2 util-linux procps containerd bc umoci zstd attr
+  qemu-system-x86 cpio xz-utils binutils)
 
 export DEBIAN_FRONTEND=noninteractive
 missing=()

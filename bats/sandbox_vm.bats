@@ -1,0 +1,122 @@
+#!/usr/bin/env bats
+# Containers in real micro-VM sandboxes: QEMU boots the guest image (Debian's kernel and
+# husk-agent as /init) and the container runs inside it. The image is built once per run
+# with `husk sandbox build-image` into $HUSK_BUILD/sandbox-image (or $HUSK_SANDBOX_IMAGE);
+# the guests boot under TCG, so each test here boots one guest and no more. husk's own
+# feature: these tests skip against runc.
+
+load helpers
+
+case "$HUSK_BUILD" in
+/*) ;;
+*) [ -d "$HUSK_BUILD" ] || HUSK_BUILD="$BATS_TEST_DIRNAME/../$HUSK_BUILD" ;;
+esac
+HUSK_BUILD=$(cd "$HUSK_BUILD" && pwd)
+
+setup_file() {
+	[ -z "${IS_RUNC:-}" ] || return 0
+	if [ -z "${HUSK_SANDBOX_IMAGE:-}" ]; then
+		export HUSK_SANDBOX_IMAGE="$HUSK_BUILD/sandbox-image"
+		"$RUNTIME" sandbox build-image --agent "$HUSK_BUILD/sandbox/agent/husk-agent" \
+			--builder "$BATS_TEST_DIRNAME/../sandbox/image/build-image.sh" --out "$HUSK_SANDBOX_IMAGE" >&3 2>&1 ||
+			echo "# the guest image could not be built" >&3
+	fi
+}
+
+setup() {
+	[ -z "${IS_RUNC:-}" ] || skip "VM sandboxes are husk's own"
+	[ -s "$HUSK_SANDBOX_IMAGE/vmlinux" ] && [ -s "$HUSK_SANDBOX_IMAGE/initramfs.cpio" ] ||
+		fail "no guest image in $HUSK_SANDBOX_IMAGE"
+	command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 is not installed"
+	setup_bundle
+	# TCG: a KVM probe boot costs seconds once per host boot, and /dev/kvm may hang guests.
+	export HUSK_CONFIG="$TEST_DIR/husk.yaml"
+	printf 'sandbox:\n  image_dir: %s\n  accel: tcg\n' "$HUSK_SANDBOX_IMAGE" >"$HUSK_CONFIG"
+	GUEST_RELEASE=$(cat "$HUSK_SANDBOX_IMAGE/kernel.release")
+}
+
+teardown() {
+	teardown_bundle
+	unset HUSK_CONFIG
+}
+
+# No QEMU, monitor, state, mount or cgroup of the container is left.
+assert_vm_gone() {
+	assert_root_empty
+	check_no_leftovers "$CID"
+	run pgrep -f -- "qemu-system.*$ROOT"
+	[ "$status" -ne 0 ] || fail "a QEMU of this test is still running: $output"
+}
+
+@test "sandbox vm: run streams stdin and output, shows the guest's kernel, and exits with the container's code" {
+	set_args sh -c 'read line; echo "got $line"; uname -r; cat /proc/version; echo to-stderr >&2; seq 1 50000 | tail -n1; exit 7'
+	[ "$GUEST_RELEASE" != "$(uname -r)" ] || skip "the guest kernel is the host's: uname cannot tell them apart"
+	echo hello >"$TEST_DIR/stdin"
+	status=0
+	runtime_raw --sandbox vm run --bundle "$BUNDLE" "$CID" <"$TEST_DIR/stdin" >"$TEST_DIR/stdout" \
+		2>"$TEST_DIR/stderr" || status=$?
+	output=$(cat "$TEST_DIR/stdout")
+	mapfile -t lines <"$TEST_DIR/stdout"
+	assert_status 7
+	[ "${lines[0]}" = "got hello" ] || fail "stdin did not arrive: ${lines[0]}"
+	[ "${lines[1]}" = "$GUEST_RELEASE" ] || fail "uname -r in the guest: ${lines[1]}, want $GUEST_RELEASE"
+	assert_output_contains "Linux version $GUEST_RELEASE"
+	[ "${lines[-1]}" = 50000 ] || fail "the output's end: ${lines[-1]}"
+	grep -qx to-stderr "$TEST_DIR/stderr" || fail "stderr did not come through: $(cat "$TEST_DIR/stderr")"
+	assert_vm_gone
+}
+
+@test "sandbox vm: create, start, exec, ps, pause, resume, kill and delete; the memory limit is the guest's" {
+	set_args sh -c 'echo started; exec sleep 1000'
+	update_config '.linux.resources.memory.limit = 134217728'
+	runtime_detached --sandbox vm create --bundle "$BUNDLE" "$CID"
+	assert_success
+	[ "$(state_field "$CID" status)" = created ]
+	[ -f "$ROOT/$CID/sandbox.json" ] || fail "no sandbox record"
+	runtime start "$CID"
+	assert_success
+	wait_for_status "$CID" running
+
+	run runtime exec "$CID" cat /sys/fs/cgroup/memory.max
+	assert_success
+	assert_output_equals 134217728
+	# The guest has the limit plus husk's overhead, not the host's memory.
+	run runtime exec "$CID" sh -c "awk '/MemTotal/ {print \$2}' /proc/meminfo"
+	assert_success
+	[ "$output" -gt 131072 ] && [ "$output" -lt 1048576 ] || fail "guest MemTotal $output kB"
+	run runtime exec "$CID" sh -c 'exit 5'
+	assert_status 5
+
+	run runtime ps "$CID"
+	assert_success
+	assert_output_contains "sleep 1000"
+
+	runtime pause "$CID"
+	[ "$(state_field "$CID" status)" = paused ]
+	runtime resume "$CID"
+	[ "$(state_field "$CID" status)" = running ]
+
+	run runtime kill "$CID" KILL
+	assert_success
+	wait_for_status "$CID" stopped
+	grep -q started "$DETACHED_LOG" || fail "the container's output did not reach create's stdout"
+	run runtime delete "$CID"
+	assert_success
+	assert_vm_gone
+}
+
+@test "sandbox vm: a QEMU killed under a running container leaves a stopped container that deletes cleanly" {
+	set_args sleep 1000
+	runtime_detached --sandbox vm run -d --bundle "$BUNDLE" "$CID"
+	assert_success
+	wait_for_status "$CID" running
+	qemu=$(jq -r .qemu_pid "$ROOT/$CID/sandbox.json")
+	[ "$qemu" -gt 0 ] && process_alive "$qemu" || fail "no QEMU pid in sandbox.json"
+	kill -KILL "$qemu"
+	wait_for_status "$CID" stopped
+	run runtime exec "$CID" true
+	assert_failure
+	run runtime delete "$CID"
+	assert_success
+	assert_vm_gone
+}
