@@ -87,9 +87,27 @@ assert_vm_gone() {
 	run runtime exec "$CID" sh -c 'exit 5'
 	assert_status 5
 
+	run runtime exec "$CID" sh -c 'kill -TERM $$'
+	assert_status 143
+
+	# Detached, a keeper on the host stands for the process: its pid goes to --pid-file, it
+	# holds the stdio it was given, and a signal sent to it reaches the process.
+	runtime exec -d --pid-file "$TEST_DIR/exec.pid" "$CID" sh -c 'echo exec-out; echo exec-err >&2; exec sleep 1000' \
+		>"$TEST_DIR/exec.out" 2>"$TEST_DIR/exec.err"
+	keeper=$(cat "$TEST_DIR/exec.pid")
+	[ "$(cat "/proc/$keeper/comm")" = husk-keeper ] || fail "pid $keeper is not a keeper"
 	run runtime ps "$CID"
 	assert_success
 	assert_output_contains "sleep 1000"
+	[ "$(echo "$output" | grep -c 'sleep 1000')" = 2 ] || fail "expected two sleeps: $output"
+	kill -TERM "$keeper"
+	wait_for_exit "$keeper"
+	grep -qx exec-out "$TEST_DIR/exec.out" || fail "exec stdout: $(cat "$TEST_DIR/exec.out")"
+	grep -qx exec-err "$TEST_DIR/exec.err" || fail "exec stderr: $(cat "$TEST_DIR/exec.err")"
+	run runtime ps "$CID"
+	[ "$(echo "$output" | grep -c 'sleep 1000')" = 1 ] || fail "the exec'd sleep outlived its keeper: $output"
+	# The container's own keeper is the pid state reports.
+	[ "$(cat "/proc/$(state_field "$CID" pid)/comm")" = husk-keeper ] || fail "state's pid is not a keeper"
 
 	runtime pause "$CID"
 	[ "$(state_field "$CID" status)" = paused ]

@@ -8,30 +8,71 @@
 #include "runtime/state/container_id.hpp"
 #include "sandbox/host/vm_container.hpp"
 
+#include "common/sys.hpp"
+
+#include <cerrno>
+#include <csignal>
 #include <memory>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
 
 namespace husk::cli {
 
 namespace {
 
-// run for a container in a VM sandbox: create, start, and unless detached wait for its exit,
-// which comes after all of its output (the monitor relays it to our stdout and stderr).
+// run for a container in a VM sandbox: create, start, and unless detached wait for its
+// keeper, our child, which exits as the container's process did once all of its output is
+// written. Signals husk gets meanwhile go to the keeper, which passes them on.
 Result<int> run_in_vm(const std::string& root, const CreateOptions& options, const sandbox::Selection& sel,
                       bool detach, bool keep)
 {
-    TRY(sandbox::vm_create(root, options, sel));
+    sigset_t forwarded, old;
+    sigemptyset(&forwarded);
+    for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH})
+        sigaddset(&forwarded, sig);
+    if (!detach)
+        ::sigprocmask(SIG_BLOCK, &forwarded, &old);
+    auto keeper = sandbox::vm_create(root, options, sel, !detach);
+    if (!keeper)
+        return std::unexpected(keeper.error());
     if (auto s = sandbox::vm_start(root, options.id); !s) {
         (void)sandbox::vm_delete(root, options.id, true);
         return std::unexpected(s.error());
     }
     if (detach)
         return 0;
-    auto status = sandbox::vm_wait(root, options.id);
+    Fd sigfd(::signalfd(-1, &forwarded, SFD_CLOEXEC | SFD_NONBLOCK));
+    Fd pidfd(sys::pidfd_open(*keeper));
+    int status = 0;
+    for (;;) {
+        pollfd p[2] = {{.fd = pidfd.get(), .events = POLLIN, .revents = 0},
+                       {.fd = sigfd.get(), .events = POLLIN, .revents = 0}};
+        if (pidfd.valid() && ::poll(p, 2, -1) < 0 && errno != EINTR)
+            break;
+        if (p[1].revents & POLLIN) {
+            signalfd_siginfo si;
+            while (::read(sigfd.get(), &si, sizeof si) == ssize_t(sizeof si)) {
+                // A terminal's ^C or ^\ (SI_KERNEL) reached the keeper too: it is in our
+                // process group.
+                if (si.ssi_code != SI_KERNEL)
+                    ::kill(*keeper, int(si.ssi_signo));
+            }
+        }
+        if (!pidfd.valid() || (p[0].revents & POLLIN)) {
+            while (::waitpid(*keeper, &status, 0) < 0 && errno == EINTR) {
+            }
+            break;
+        }
+    }
+    ::sigprocmask(SIG_SETMASK, &old, nullptr);
     if (!keep) {
         if (auto d = sandbox::vm_delete(root, options.id, true); !d)
             log::warn("delete " + options.id + ": " + d.error().message());
     }
-    return status;
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
 }
 
 } // namespace

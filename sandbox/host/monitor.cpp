@@ -5,7 +5,6 @@
 #include "common/sys.hpp"
 #include "common/unix_socket.hpp"
 #include "sandbox/host/agent_client.hpp"
-#include "sandbox/host/relay.hpp"
 #include "sandbox/proto/agent.pb.h"
 #include "shim/ttrpc.hpp"
 
@@ -16,11 +15,9 @@
 #include <poll.h>
 #include <map>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -81,30 +78,11 @@ Result<Fd> connect_agent(const std::string& path, int qemu_pidfd, int64_t deadli
     }
 }
 
-// The monitor's own clients: the container process's stdio, copied between the monitor's fds
-// 0/1/2 and the agent. Each relay is a thread with its own connection to the proxy.
-struct Relays {
-    std::string id;
-    int state_dir = -1;
-    int event_fd = -1; // written once both output relays are done
-    std::atomic<int> outputs_left{2};
-};
-
-void output_relay(Relays* r, pb::Stream stream, int out_fd)
-{
-    relay_output(BorrowedFd(r->state_dir), r->id, "", stream, out_fd);
-    if (r->outputs_left.fetch_sub(1) == 1) {
-        uint64_t one = 1;
-        (void)!::write(r->event_fd, &one, sizeof one);
-    }
-}
-
 // The proxy between the monitor's clients and the agent.
 class Proxy {
 public:
-    Proxy(Fd agent, Fd listener, Fd qemu_pidfd, Fd event)
-        : m_agent(std::move(agent)), m_listener(std::move(listener)), m_qemu(std::move(qemu_pidfd)),
-          m_event(std::move(event))
+    Proxy(Fd agent, Fd listener, Fd qemu_pidfd)
+        : m_agent(std::move(agent)), m_listener(std::move(listener)), m_qemu(std::move(qemu_pidfd))
     {
     }
 
@@ -115,7 +93,6 @@ private:
     struct Pending {
         int client = -1;
         uint32_t stream = 0;
-        bool init_wait = false;
         bool shutdown = false;
     };
 
@@ -132,14 +109,12 @@ private:
     void answer(int client, uint32_t stream, const ttrpc::Response& resp);
     void fail_all(const std::string& why);
 
-    Fd m_agent, m_listener, m_qemu, m_event;
+    Fd m_agent, m_listener, m_qemu;
     Fd m_epoll;
     std::map<int, Fd> m_clients;
     std::map<uint32_t, Pending> m_pending; // by the proxy's stream id towards the agent
-    std::vector<std::pair<Pending, std::string>> m_held; // init waits until the output is done
     // Odd, as a client's must be, and above the streams the boot used on this connection.
     uint32_t m_next_stream = 101;
-    bool m_outputs_done = false;
     bool m_done = false;
 };
 
@@ -160,9 +135,6 @@ void Proxy::fail_all(const std::string& why)
     for (auto& [_, p] : m_pending)
         answer(p.client, p.stream, resp);
     m_pending.clear();
-    for (auto& [p, _] : m_held)
-        answer(p.client, p.stream, resp);
-    m_held.clear();
 }
 
 void Proxy::drop_client(int fd)
@@ -187,13 +159,8 @@ void Proxy::on_client(int fd)
         return;
     }
     Pending p{.client = fd, .stream = frame->header.stream_id};
-    if (auto req = ttrpc::decode_request(frame->payload); req) {
-        if (req->method == "WaitProcess") {
-            pb::ProcessRequest w;
-            p.init_wait = w.ParseFromString(req->payload) && w.exec_id().empty();
-        }
+    if (auto req = ttrpc::decode_request(frame->payload); req)
         p.shutdown = req->method == "Shutdown";
-    }
     uint32_t stream = m_next_stream;
     m_next_stream += 2;
     ttrpc::FrameHeader h{.length = 0, .stream_id = stream, .type = ttrpc::MessageType::request, .flags = 0};
@@ -224,10 +191,6 @@ void Proxy::on_agent()
     auto resp = ttrpc::decode_response(frame->payload);
     if (!resp)
         return;
-    if (p.init_wait && !m_outputs_done) {
-        m_held.emplace_back(p, frame->payload);
-        return;
-    }
     if (p.shutdown && resp->status.code == 0) {
         // Answered once QEMU is gone: the caller may then remove the state directory.
         pollfd q{.fd = m_qemu.get(), .events = POLLIN, .revents = 0};
@@ -244,7 +207,6 @@ void Proxy::run()
     add(m_agent.get());
     add(m_listener.get());
     add(m_qemu.get());
-    add(m_event.get());
     while (!m_done) {
         epoll_event evs[16];
         int n = ::epoll_wait(m_epoll.get(), evs, 16, -1);
@@ -268,15 +230,6 @@ void Proxy::run()
                 log::warn("sandbox monitor: QEMU exited");
                 fail_all("the sandbox VM exited");
                 m_done = true;
-            } else if (fd == m_event.get()) {
-                uint64_t v;
-                (void)!::read(m_event.get(), &v, sizeof v);
-                m_outputs_done = true;
-                for (auto& [p, payload] : m_held) {
-                    if (auto resp = ttrpc::decode_response(payload))
-                        answer(p.client, p.stream, *resp);
-                }
-                m_held.clear();
             } else if (m_clients.contains(fd)) {
                 on_client(fd);
             }
@@ -320,7 +273,6 @@ void run_monitor(MonitorPlan plan)
     };
     if (::chdir(plan.state_dir.c_str()) < 0)
         fatal("chdir " + plan.state_dir + ": " + std::strerror(errno));
-    Fd dir(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
     int64_t deadline = now_ms() + plan.boot_timeout_ms;
 
     auto listener = listen_here(monitor_socket_name);
@@ -368,15 +320,7 @@ void run_monitor(MonitorPlan plan)
     tell(ready, "ok " + std::to_string(*qemu) + " " + std::to_string(::getpid()));
     ready = -1;
 
-    Relays relays;
-    relays.id = plan.id;
-    relays.state_dir = dir.get();
-    Fd event(::eventfd(0, EFD_CLOEXEC));
-    relays.event_fd = event.get();
-    Proxy proxy(std::move(*agent), std::move(*listener), std::move(qemu_pidfd), std::move(event));
-    std::thread(output_relay, &relays, pb::STDOUT, 1).detach();
-    std::thread(output_relay, &relays, pb::STDERR, 2).detach();
-    std::thread(relay_input, BorrowedFd(dir.get()), plan.id, std::string()).detach();
+    Proxy proxy(std::move(*agent), std::move(*listener), std::move(qemu_pidfd));
     proxy.run();
 
     ::unlink(monitor_socket_name);

@@ -3,18 +3,14 @@
 // stream), and everything else reaches the agent through it:
 //
 //   husk start/state/kill/exec/delete/ps ──┐
-//   the monitor's own stdio relays ────────┼─ monitor.sock ─ [monitor: ttrpc proxy] ─ agent.sock ─ QEMU ─ husk-agent
+//   the keepers (keeper.hpp: stdio, wait) ─┼─ monitor.sock ─ [monitor: ttrpc proxy] ─ agent.sock ─ QEMU ─ husk-agent
 //                                          ┘
 // The proxy forwards every request frame to the agent under a stream id of its own and routes
 // the response back, so any number of clients may have calls outstanding (parked reads and
-// waits included). The monitor's relays carry the container process's stdio: its stdout and
-// stderr into the monitor's fds 1 and 2, its fd 0 into the container's stdin. These are the
-// fds `husk create` (or `run`) was given, so the container's output goes where runc's would.
-//
-// A wait for the container's process is answered only after both output relays reached end
-// of file: whoever waits for the exit has all of the output. Shutdown is answered after QEMU
-// has exited. When QEMU dies, every outstanding call fails (Unavailable) and the monitor
-// exits, removing its sockets; the state directory stays for `husk delete`.
+// waits included). The monitor holds none of the container's stdio (its fds 0-2 are
+// /dev/null): the keepers do. Shutdown is answered after QEMU has exited. When QEMU dies,
+// every outstanding call fails (Unavailable) and the monitor exits, removing its sockets; the
+// state directory stays for `husk delete`.
 #pragma once
 
 #include "common/error.hpp"

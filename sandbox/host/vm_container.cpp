@@ -5,6 +5,7 @@
 #include "common/sys.hpp"
 #include "sandbox/host/agent_client.hpp"
 #include "sandbox/host/config.hpp"
+#include "sandbox/host/keeper.hpp"
 #include "sandbox/host/monitor.hpp"
 #include "sandbox/host/relay.hpp"
 #include "sandbox/host/sizing.hpp"
@@ -38,6 +39,8 @@ struct Record {
     pid_t monitor_pid = 0;
     uint64_t monitor_start_time = 0;
     pid_t qemu_pid = 0;
+    pid_t keeper_pid = 0; // the container process's keeper (keeper.hpp): the pid husk reports
+    uint64_t keeper_start_time = 0;
     unsigned vcpus = 0, memory_mib = 0;
 };
 
@@ -46,7 +49,8 @@ json to_json(const Record& r)
     return json{{"id", r.id}, {"bundle", r.bundle}, {"rootfs", r.rootfs}, {"created", r.created},
                 {"owner", r.owner}, {"accel", r.accel}, {"oci_version", r.oci_version}, {"annotations", r.annotations},
                 {"monitor_pid", r.monitor_pid}, {"monitor_start_time", r.monitor_start_time},
-                {"qemu_pid", r.qemu_pid}, {"vcpus", r.vcpus}, {"memory_mib", r.memory_mib}};
+                {"qemu_pid", r.qemu_pid}, {"keeper_pid", r.keeper_pid}, {"keeper_start_time", r.keeper_start_time},
+                {"vcpus", r.vcpus}, {"memory_mib", r.memory_mib}};
 }
 
 Result<Record> load_record(const state::ContainerDir& dir)
@@ -66,6 +70,8 @@ Result<Record> load_record(const state::ContainerDir& dir)
         r.monitor_pid = j.at("monitor_pid").get<pid_t>();
         r.monitor_start_time = j.at("monitor_start_time").get<uint64_t>();
         r.qemu_pid = j.value("qemu_pid", 0);
+        r.keeper_pid = j.value("keeper_pid", 0);
+        r.keeper_start_time = j.value("keeper_start_time", uint64_t(0));
         r.vcpus = j.value("vcpus", 0u);
         r.memory_mib = j.value("memory_mib", 0u);
         return r;
@@ -74,12 +80,27 @@ Result<Record> load_record(const state::ContainerDir& dir)
     }
 }
 
-bool monitor_alive(const Record& r)
+bool alive(pid_t pid, uint64_t start_time)
 {
     state::ContainerState st;
-    st.pid = r.monitor_pid;
-    st.pid_start_time = r.monitor_start_time;
-    return r.monitor_pid > 0 && state::init_alive(st);
+    st.pid = pid;
+    st.pid_start_time = start_time;
+    return pid > 0 && state::init_alive(st);
+}
+
+bool monitor_alive(const Record& r)
+{
+    return alive(r.monitor_pid, r.monitor_start_time);
+}
+
+// Whether the caller's stdin is worth relaying: anything but /dev/null (or another character
+// device that is not a terminal).
+bool caller_has_stdin()
+{
+    struct stat in {};
+    if (::fstat(0, &in) < 0)
+        return false;
+    return !S_ISCHR(in.st_mode) || ::isatty(0);
 }
 
 // A client connected to the sandbox's monitor, or "not running" when there is none.
@@ -267,9 +288,14 @@ Result<ReadyLine> spawn_monitor(MonitorPlan plan)
         ::setsid();
         if (::fork() != 0)
             ::_exit(0);
-        // The monitor keeps the caller's stdio (the container's) and the ready pipe only.
+        // The monitor keeps none of the caller's stdio (the keeper has the container's), only
+        // the ready pipe.
         ::dup2(wr.get(), 3);
         sys::close_range(4, ~0U, 0);
+        if (int null = ::open("/dev/null", O_RDWR | O_CLOEXEC); null >= 0) {
+            for (int fd = 0; fd < 3; fd++)
+                ::dup2(null, fd);
+        }
         ::fcntl(3, F_SETFD, FD_CLOEXEC);
         log::set_file(plan.state_dir + "/monitor.log");
         plan.ready_fd = 3;
@@ -284,6 +310,8 @@ Result<ReadyLine> spawn_monitor(MonitorPlan plan)
 
 void kill_record(const Record& r)
 {
+    if (alive(r.keeper_pid, r.keeper_start_time))
+        ::kill(r.keeper_pid, SIGKILL);
     if (monitor_alive(r))
         ::kill(r.monitor_pid, SIGKILL);
     // QEMU dies with the monitor (PR_SET_PDEATHSIG); this is for a monitor killed earlier.
@@ -392,7 +420,7 @@ bool is_vm_container(const std::string& root, const std::string& id)
     return ::lstat((root + "/" + id + "/" + record_name).c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-Result<> vm_create(const std::string& root, const CreateOptions& options, const Selection& sel)
+Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, const Selection& sel, bool attached)
 {
     if (options.preserve_fds > 0)
         return fail("--preserve-fds: a VM sandbox cannot pass host file descriptors into the guest");
@@ -461,10 +489,8 @@ Result<> vm_create(const std::string& root, const CreateOptions& options, const 
         share->set_guest_path(shares_root + s.tag);
         share->set_readonly(s.readonly);
     }
-    // Stdin is relayed when the caller gave one that is not /dev/null.
-    struct stat in {};
-    bool has_stdin = ::fstat(0, &in) == 0 && !S_ISCHR(in.st_mode);
-    req.set_stdin(has_stdin || (S_ISCHR(in.st_mode) && ::isatty(0)));
+    const bool relay_stdin = caller_has_stdin();
+    req.set_stdin(relay_stdin);
 
     MonitorPlan plan;
     plan.id = options.id;
@@ -491,19 +517,27 @@ Result<> vm_create(const std::string& root, const CreateOptions& options, const 
     r.qemu_pid = ready.qemu;
     if (auto ps = sys::proc_stat(ready.monitor))
         r.monitor_start_time = ps->start_time;
+    auto keeper = spawn_keeper(KeeperPlan{dir.path(), options.id, "", relay_stdin}, attached);
+    if (!keeper) {
+        kill_record(r);
+        return std::unexpected(keeper.error());
+    }
+    r.keeper_pid = *keeper;
+    if (auto ps = sys::proc_stat(*keeper))
+        r.keeper_start_time = ps->start_time;
     if (auto w = fs::write_file_atomic(dir.fd(), record_name, to_json(r).dump()); !w) {
         kill_record(r);
-        return w;
+        return std::unexpected(w.error());
     }
     if (!options.pid_file.empty()) {
         std::string abs = fs::absolute(options.pid_file, fs::current_dir());
-        if (auto w = fs::write_file(abs, std::to_string(r.monitor_pid)); !w) {
+        if (auto w = fs::write_file(abs, std::to_string(r.keeper_pid)); !w) {
             kill_record(r);
-            return w;
+            return std::unexpected(w.error());
         }
     }
     cleanup.armed = false;
-    return {};
+    return r.keeper_pid;
 }
 
 Result<> vm_start(const std::string& root, const std::string& id)
@@ -538,7 +572,7 @@ Result<StateView> vm_state(const std::string& root, const std::string& id)
         if (auto st = guest_state(*client, id); st) {
             v.status = status_of(st->status());
             if (v.status != state::Status::Stopped)
-                v.pid = r.monitor_pid;
+                v.pid = r.keeper_pid;
         }
     }
     return v;
@@ -593,11 +627,26 @@ Result<int> vm_exec(const std::string& root, const ExecOptions& options)
     req.set_container_id(options.id);
     req.set_exec_id(exec_id);
     req.set_process_json(process);
-    req.set_stdin(!detach);
+    const bool relay_stdin = !detach || caller_has_stdin();
+    req.set_stdin(relay_stdin);
     pb::StartResponse started;
     TRY(s.client.call("ExecProcess", req, started, 60'000));
-    if (detach)
+    if (detach) {
+        // The keeper stands for the process: its pid is the one reported.
+        auto keeper = spawn_keeper(KeeperPlan{s.dir.path(), options.id, exec_id, relay_stdin}, false);
+        if (!keeper) {
+            pb::SignalProcessRequest kill;
+            kill.set_container_id(options.id);
+            kill.set_exec_id(exec_id);
+            kill.set_signal(SIGKILL);
+            pb::Empty empty;
+            (void)s.client.call("SignalProcess", kill, empty, 10'000);
+            return std::unexpected(keeper.error());
+        }
+        if (!options.pid_file.empty())
+            TRY(fs::write_file(fs::absolute(options.pid_file, fs::current_dir()), std::to_string(*keeper)));
         return 0;
+    }
     // The lock stays shared while the process runs: delete waits, as it does for husk's own.
     std::thread out(relay_output, s.dir.fd(), options.id, exec_id, pb::STDOUT, 1);
     std::thread err(relay_output, s.dir.fd(), options.id, exec_id, pb::STDERR, 2);
@@ -612,18 +661,6 @@ Result<int> vm_exec(const std::string& root, const ExecOptions& options)
     if (!w)
         return std::unexpected(w.error());
     return int(done.exit_status());
-}
-
-Result<int> vm_wait(const std::string& root, const std::string& id)
-{
-    auto s = TRY(open_session(root, id, state::Lock::Shared));
-    // The wait holds no lock: delete and kill of this container go on meanwhile.
-    s.dir.unlock();
-    pb::ProcessRequest req;
-    req.set_container_id(id);
-    pb::WaitProcessResponse resp;
-    TRY(s.client.call("WaitProcess", req, resp));
-    return int(resp.exit_status());
 }
 
 Result<> vm_pause(const std::string& root, const std::string& id)

@@ -29,14 +29,16 @@ Result<bool> wants_vm(const std::string& bundle, const Selection& sel);
 // Whether a recorded container is a VM sandbox.
 bool is_vm_container(const std::string& root, const std::string& id);
 
-Result<> vm_create(const std::string& root, const CreateOptions& options, const Selection& sel);
+// Boots the sandbox, creates the container in it and starts its keeper (keeper.hpp), whose pid
+// is returned and written to options.pid_file. attached: the keeper is the caller's child.
+Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, const Selection& sel,
+                        bool attached = false);
 Result<> vm_start(const std::string& root, const std::string& id);
 Result<StateView> vm_state(const std::string& root, const std::string& id);
 Result<> vm_kill(const std::string& root, const std::string& id, int sig, bool all);
-// Attached: the exit status of the process; detached: 0 once it runs.
+// Attached: the exit status of the process; detached: 0 once it runs, its keeper's pid in
+// options.pid_file.
 Result<int> vm_exec(const std::string& root, const ExecOptions& options);
-// Waits for the container's process and returns its exit status (run).
-Result<int> vm_wait(const std::string& root, const std::string& id);
 Result<> vm_pause(const std::string& root, const std::string& id);
 Result<> vm_resume(const std::string& root, const std::string& id);
 Result<> vm_delete(const std::string& root, const std::string& id, bool force);

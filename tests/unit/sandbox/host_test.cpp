@@ -1,5 +1,6 @@
 // The host side of VM sandboxes that needs no guest: husk.yaml, VM sizing, QEMU's command
 // line and launch, the accelerator choice when it is forced or cached.
+#include "sandbox/host/keeper.hpp"
 #include "sandbox/host/config.hpp"
 #include "sandbox/host/sizing.hpp"
 #include "sandbox/host/vmm.hpp"
@@ -265,4 +266,20 @@ TEST_CASE("choose_accel: tcg is taken as asked; a cached answer of this boot is 
     ::unlink((dir + "/probe.log").c_str());
     ::unlink((dir + "/probe.log.qemu").c_str());
     ::rmdir(dir.c_str());
+}
+
+TEST_CASE("sandbox keeper: which guest exit statuses it reproduces as a death by signal")
+{
+    CHECK(husk::sandbox::keeper_exit_signal(0) == -1);
+    CHECK(husk::sandbox::keeper_exit_signal(7) == -1);
+    CHECK(husk::sandbox::keeper_exit_signal(128) == -1);
+    CHECK(husk::sandbox::keeper_exit_signal(128 + SIGKILL) == SIGKILL);
+    CHECK(husk::sandbox::keeper_exit_signal(128 + SIGTERM) == SIGTERM);
+    CHECK(husk::sandbox::keeper_exit_signal(128 + SIGSEGV) == SIGSEGV);
+    // Signals that do not end a process by default: the keeper exits with the number instead.
+    CHECK(husk::sandbox::keeper_exit_signal(128 + SIGCHLD) == -1);
+    CHECK(husk::sandbox::keeper_exit_signal(128 + SIGWINCH) == -1);
+    CHECK(husk::sandbox::keeper_exit_signal(128 + SIGSTOP) == -1);
+    CHECK(husk::sandbox::keeper_exit_signal(128 + 65) == -1);
+    CHECK(husk::sandbox::keeper_exit_signal(255) == -1);
 }
