@@ -53,8 +53,10 @@ assert_vm_gone() {
 	[ "$GUEST_RELEASE" != "$(uname -r)" ] || skip "the guest kernel is the host's: uname cannot tell them apart"
 	echo hello >"$TEST_DIR/stdin"
 	status=0
-	runtime_raw --sandbox vm run --bundle "$BUNDLE" "$CID" <"$TEST_DIR/stdin" >"$TEST_DIR/stdout" \
-		2>"$TEST_DIR/stderr" || status=$?
+	# With a log file, as containerd's shim runs husk: the VM's processes must not take its
+	# descriptor for their own.
+	runtime_raw --log "$TEST_DIR/husk.log" --log-format json --sandbox vm run --bundle "$BUNDLE" "$CID" \
+		<"$TEST_DIR/stdin" >"$TEST_DIR/stdout" 2>"$TEST_DIR/stderr" || status=$?
 	output=$(cat "$TEST_DIR/stdout")
 	mapfile -t lines <"$TEST_DIR/stdout"
 	assert_status 7

@@ -39,6 +39,8 @@ bool set_file(const std::string& path)
     return true;
 }
 
+void forget_file() { g_fd = STDERR_FILENO; }
+
 void set_format(Format format) { g_format = format; }
 void set_debug(bool enabled) { g_debug = enabled; }
 bool debug_enabled() { return g_debug; }

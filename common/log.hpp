@@ -14,6 +14,9 @@ enum class Level { Debug, Info, Warn, Error };
 // Direct output to a file (opened append) instead of stderr. Returns false and leaves
 // stderr in place if the file cannot be opened.
 bool set_file(const std::string& path);
+// After a fork whose child closed every descriptor it does not keep (close_range): the log's
+// file descriptor is gone, and its number may be reused. Back to stderr, closing nothing.
+void forget_file();
 void set_format(Format format);
 void set_debug(bool enabled);
 bool debug_enabled();

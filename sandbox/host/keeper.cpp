@@ -139,6 +139,7 @@ Result<pid_t> spawn_keeper(const KeeperPlan& plan, bool attached)
         wr.reset();
         // Only the stdio the process is to have: nothing else of the caller's stays open.
         sys::close_range(3, ~0U, 0);
+        log::forget_file();
         run_keeper(plan);
     }
     wr.reset();

@@ -268,7 +268,7 @@ ReadyLine read_ready(int fd)
     } else if (line.starts_with("error ")) {
         r.message = line.substr(6);
     } else {
-        r.message = "the sandbox monitor ended without a word (see monitor.log)";
+        r.message = "the sandbox monitor ended without a word";
     }
     return r;
 }
@@ -292,9 +292,11 @@ Result<ReadyLine> spawn_monitor(MonitorPlan plan)
         // the ready pipe.
         ::dup2(wr.get(), 3);
         sys::close_range(4, ~0U, 0);
+        log::forget_file(); // (the caller's --log descriptor is closed, or was 3)
         if (int null = ::open("/dev/null", O_RDWR | O_CLOEXEC); null >= 0) {
             for (int fd = 0; fd < 3; fd++)
                 ::dup2(null, fd);
+            ::close(null);
         }
         ::fcntl(3, F_SETFD, FD_CLOEXEC);
         log::set_file(plan.state_dir + "/monitor.log");
@@ -499,8 +501,18 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
     plan.create_request = req.SerializeAsString();
     plan.boot_timeout_ms = int(cfg.boot_timeout_seconds) * 1000;
     auto ready = TRY(spawn_monitor(std::move(plan)));
-    if (!ready.ok)
-        return fail("create VM sandbox " + options.id + ": " + ready.message);
+    if (!ready.ok) {
+        // The monitor's log goes with the state directory: its last words go in the error.
+        std::string detail;
+        if (auto text = fs::read_file(dir.file("monitor.log")); text && !text->empty()) {
+            std::string t = *text;
+            while (!t.empty() && t.back() == '\n')
+                t.pop_back();
+            auto from = t.size() > 600 ? t.size() - 600 : 0;
+            detail = " (monitor.log: " + t.substr(from) + ")";
+        }
+        return fail("create VM sandbox " + options.id + ": " + ready.message + detail);
+    }
 
     Record r;
     r.id = options.id;
