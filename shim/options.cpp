@@ -89,6 +89,10 @@ Result<ShimConfig> load_config(const std::string& path, bool must_exist)
                 c.systemd_cgroup = kv.second.as<bool>();
             else if (key == "debug")
                 c.debug = kv.second.as<bool>();
+            else if (key == "sandbox")
+                c.sandbox = kv.second.as<std::string>();
+            else if (key == "sandbox_config")
+                c.sandbox_config = kv.second.as<std::string>();
             else
                 return fail("shim config " + path + ": unknown setting \"" + key + "\"");
         }
@@ -99,6 +103,10 @@ Result<ShimConfig> load_config(const std::string& path, bool must_exist)
         return fail("shim config " + path + ": runtime is empty");
     if (c.root.empty() || c.root.front() != '/')
         return fail("shim config " + path + ": root must be an absolute path");
+    if (!c.sandbox.empty() && c.sandbox != "vm" && c.sandbox != "none")
+        return fail("shim config " + path + ": sandbox must be vm or none, not \"" + c.sandbox + "\"");
+    if (!c.sandbox_config.empty() && c.sandbox_config.front() != '/')
+        return fail("shim config " + path + ": sandbox_config must be an absolute path");
     return c;
 }
 
@@ -191,6 +199,8 @@ RuntimeConfig runtime_config(const ShimConfig& config, const RuntimeOptions& opt
     r.binary = options.binary_name.empty() ? config.runtime : options.binary_name;
     r.root = (options.root.empty() ? config.root : options.root) + "/" + (ns.empty() ? "default" : ns);
     r.systemd_cgroup = options.systemd_cgroup || config.systemd_cgroup;
+    r.sandbox = config.sandbox;
+    r.sandbox_config = config.sandbox_config;
     return r;
 }
 

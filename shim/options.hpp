@@ -35,11 +35,16 @@ Result<ShimArgs> parse_args(int argc, const char* const* argv);
 //   root: /run/containerd/husk      # state roots, one directory per containerd namespace
 //   systemd_cgroup: false
 //   debug: false
+//   sandbox: vm                     # husk's --sandbox for every container: vm or none
+//   sandbox_config: /etc/husk/husk.yaml   # husk.yaml for the runtime (HUSK_CONFIG)
+// A RuntimeClass whose ConfigPath names a file with `sandbox: vm` puts its pods in micro-VMs.
 struct ShimConfig {
     std::string runtime = "husk";
     std::string root = "/run/containerd/husk";
     bool systemd_cgroup = false;
     bool debug = false;
+    std::string sandbox;
+    std::string sandbox_config;
 };
 
 // The file's path: $HUSK_SHIM_CONFIG, else /etc/husk/shim.yaml.

@@ -90,6 +90,10 @@ std::vector<std::string> Runtime::argv(const std::vector<std::string>& args) con
     }
     if (m_config.systemd_cgroup)
         v.push_back("--systemd-cgroup");
+    if (!m_config.sandbox.empty()) {
+        v.push_back("--sandbox");
+        v.push_back(m_config.sandbox);
+    }
     v.insert(v.end(), args.begin(), args.end());
     return v;
 }
@@ -143,11 +147,27 @@ Result<std::string> Runtime::spawn(const std::vector<std::string>& args, int in,
     posix_spawnattr_setsigdefault(&attr, &deflt);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
+    // The shim's environment, with HUSK_CONFIG naming the sandbox settings when configured.
+    std::vector<std::string> env_text;
+    std::vector<char*> env;
+    char** envp = environ;
+    if (!m_config.sandbox_config.empty()) {
+        for (char** e = environ; *e; ++e) {
+            if (std::string_view(*e).starts_with("HUSK_CONFIG="))
+                continue;
+            env.push_back(*e);
+        }
+        env_text.push_back("HUSK_CONFIG=" + m_config.sandbox_config);
+        env.push_back(env_text.back().data());
+        env.push_back(nullptr);
+        envp = env.data();
+    }
+
     const off_t log_from = log_size(m_log_path);
     pid_t pid = -1;
     int rc = m_config.binary.find('/') == std::string::npos
-                 ? ::posix_spawnp(&pid, m_config.binary.c_str(), &fa, &attr, cargv.data(), environ)
-                 : ::posix_spawn(&pid, m_config.binary.c_str(), &fa, &attr, cargv.data(), environ);
+                 ? ::posix_spawnp(&pid, m_config.binary.c_str(), &fa, &attr, cargv.data(), envp)
+                 : ::posix_spawn(&pid, m_config.binary.c_str(), &fa, &attr, cargv.data(), envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc != 0)

@@ -14,6 +14,8 @@ struct RuntimeConfig {
     std::string binary = "husk"; // a path, or a name looked up in PATH
     std::string root;            // --root: the state directory (per containerd namespace)
     bool systemd_cgroup = false;
+    std::string sandbox;        // --sandbox (husk): "", vm or none
+    std::string sandbox_config; // HUSK_CONFIG for the runtime, when set
 };
 
 class Runtime {

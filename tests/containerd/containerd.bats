@@ -402,3 +402,55 @@ SHOW_TTY='tty; i=0; while [ -z "$(stty size 2>/dev/null)" ] && [ $i -lt 100 ]; d
 	run ctr_ containers rm "$id"
 	assert_success
 }
+
+# vm_shim_config: a shim config that puts containers in micro-VMs (what a RuntimeClass
+# "husk-vm" names as its ConfigPath), in $VM_SHIM_CONFIG. Skips unless the shim under test is
+# husk's over husk: a VM is husk's own.
+vm_shim_config() {
+	[ "$HUSK_CTD_RUNTIME" = io.containerd.husk.v2 ] || skip "micro-VMs are husk's own"
+	local husk
+	husk=$(sed -n 's/^runtime: *//p' "${HUSK_SHIM_CONFIG:-/dev/null}" 2>/dev/null)
+	[ "$(basename "${husk:-x}")" = husk ] || skip "the shim's runtime is not husk"
+	local image=${HUSK_SANDBOX_IMAGE:-"$BATS_TEST_DIRNAME/../../build/sandbox-image"}
+	[ -s "$image/vmlinux" ] || fail "no guest image in $image (husk sandbox build-image)"
+	GUEST_RELEASE=$(cat "$image/kernel.release")
+	printf 'sandbox:\n  image_dir: %s\n  accel: tcg\n' "$image" >"$BATS_TEST_TMPDIR/husk.yaml"
+	VM_SHIM_CONFIG="$BATS_TEST_TMPDIR/shim-vm.yaml"
+	printf 'runtime: %s\nsandbox: vm\nsandbox_config: %s\n' "$husk" "$BATS_TEST_TMPDIR/husk.yaml" >"$VM_SHIM_CONFIG"
+}
+
+@test "a container in a micro-VM through the shim: output, exit status, exec, kill, and nothing left" {
+	vm_shim_config
+	local id pid CTR_TIMEOUT=120
+	id=$(new_id vm)
+	run ctr_run --rm --runtime-config-path "$VM_SHIM_CONFIG" "$IMAGE" "$id" sh -c 'uname -r; echo to-stderr >&2; exit 3'
+	assert_status 3
+	assert_output_line "$GUEST_RELEASE"
+	assert_output_line to-stderr
+	[ "$GUEST_RELEASE" != "$(uname -r)" ] || fail "the guest's kernel is the host's: cannot tell"
+	wait_for_no_shim "$id"
+	! pgrep -f "qemu-system.*$id" >/dev/null || fail "a QEMU of $id is still running"
+
+	id=$(new_id vmd)
+	run ctr_run -d --runtime-config-path "$VM_SHIM_CONFIG" "$IMAGE" "$id" sleep 1000
+	assert_success
+	wait_for_status "$id" RUNNING
+	pid=$(task_pid "$id")
+	pgrep -f "qemu-system.*$id" >/dev/null || fail "no QEMU for $id"
+	run ctr_ task exec --exec-id x "$id" sh -c 'echo in-vm; uname -r; exit 4'
+	assert_status 4
+	assert_output_line in-vm
+	assert_output_line "$GUEST_RELEASE"
+	run ctr_ task kill -s SIGKILL "$id"
+	assert_success
+	wait_for_status "$id" STOPPED
+	run ctr_ task rm "$id"
+	assert_success
+	run ctr_ containers rm "$id"
+	assert_success
+	wait_for_no_shim "$id"
+	! alive "$pid" || fail "the task's keeper $pid is still alive"
+	! pgrep -f "qemu-system.*$id" >/dev/null || fail "a QEMU of $id is still running"
+	[ -z "$(rootfs_mounts "$id")" ] || fail "rootfs still mounted: $(rootfs_mounts "$id")"
+	[ ! -e "$(bundle_dir "$id")" ] || fail "bundle left: $(bundle_dir "$id")"
+}
