@@ -17,6 +17,14 @@ bash scripts/build.sh >/dev/null || { bash scripts/build.sh; exit 2; }
 # A test that hangs fails on its own after this long instead of stalling the whole run.
 export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-300}
 
+# The guest image of VM sandboxes (bats/sandbox_vm.bats and the containerd VM test): Debian's
+# kernel package, fetched once into /var/cache/husk-vm, and this build's husk-agent.
+echo "== guest image for VM sandboxes"
+export HUSK_SANDBOX_IMAGE=$(pwd)/build/sandbox-image
+build/runtime/cli/husk sandbox build-image --agent build/sandbox/agent/husk-agent \
+  --builder sandbox/image/build-image.sh --out "$HUSK_SANDBOX_IMAGE" ||
+  echo "the guest image could not be built: the VM tests will fail"
+
 unit_rc=0 husk_rc=0 runc_rc=0 vm_husk_rc=0 vm_runc_rc=0 ctd_husk_rc=0 ctd_shim_runc_rc=0 ctd_runc_rc=0
 echo "== unit tests"
 build/tests/unit/unit-tests --no-intro=true >build/unit.log 2>&1

@@ -148,8 +148,20 @@ TEST_CASE("shim config: the yaml file")
     CHECK(missing->runtime == "husk");
     CHECK_FALSE(load_config("/nonexistent/husk-shim.yaml", true));
 
+    // A RuntimeClass for micro-VMs: --sandbox and the husk.yaml the runtime reads.
+    auto vm_path = write_temp("sandbox: vm\nsandbox_config: /etc/husk/vm.yaml\n");
+    auto vm = load_config(vm_path, true);
+    ::unlink(vm_path.c_str());
+    REQUIRE(vm);
+    CHECK(vm->sandbox == "vm");
+    CHECK(vm->sandbox_config == "/etc/husk/vm.yaml");
+    auto rc = runtime_config(*vm, {}, "k8s.io");
+    CHECK(rc.sandbox == "vm");
+    CHECK(rc.sandbox_config == "/etc/husk/vm.yaml");
+    CHECK(missing->sandbox.empty());
+
     for (const char* bad : {"runtime: [1, 2\n", "runtme: /x\n", "root: relative/path\n", "- a\n- b\n",
-                            "systemd_cgroup: perhaps\n"}) {
+                            "systemd_cgroup: perhaps\n", "sandbox: kvm\n", "sandbox_config: husk.yaml\n"}) {
         auto p = write_temp(bad);
         auto r = load_config(p, true);
         ::unlink(p.c_str());
@@ -215,4 +227,26 @@ TEST_CASE("runtime calls: output, and the runtime's own message on failure")
     CHECK(said.error().message().find("exit status 2") != std::string::npos);
     ::unlink(script.c_str());
     ::unlink(log.c_str());
+}
+
+TEST_CASE("runtime calls: --sandbox before the verb, and HUSK_CONFIG in the runtime's environment")
+{
+    std::string script = write_temp("#!/bin/sh\necho \"$* config=${HUSK_CONFIG:-none}\"\n");
+    ::chmod(script.c_str(), 0755);
+    RuntimeConfig rc;
+    rc.binary = script;
+    rc.sandbox = "vm";
+    rc.sandbox_config = "/etc/husk/vm.yaml";
+    ::setenv("HUSK_CONFIG", "/elsewhere.yaml", 1);
+    auto out = Runtime(rc, "").call({"create", "x"});
+    ::unsetenv("HUSK_CONFIG");
+    REQUIRE(out);
+    CHECK(*out == "--sandbox vm create x config=/etc/husk/vm.yaml\n");
+
+    RuntimeConfig plain;
+    plain.binary = script;
+    auto out2 = Runtime(plain, "").call({"state", "x"});
+    REQUIRE(out2);
+    CHECK(*out2 == "state x config=none\n");
+    ::unlink(script.c_str());
 }
