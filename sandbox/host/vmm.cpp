@@ -141,6 +141,10 @@ std::vector<std::string> qemu_argv(const VmSpec& spec)
         "-smp", std::to_string(spec.vcpus),
         "-m", std::to_string(spec.memory_mib),
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        // QEMU's own seccomp filter: no obsolete calls, no setuid, no fork/exec, no changes of
+        // scheduling or priority. What the guest may reach through a bug in a device model
+        // stays within that.
+        "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
         "-kernel", spec.kernel,
         "-initrd", spec.initrd,
         "-append", append,

@@ -115,6 +115,7 @@ TEST_CASE("sandbox vmm: the whole TCG command line, in order")
         "-smp", "3",
         "-m", "576",
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
         "-kernel", "/img/vmlinux",
         "-initrd", "/img/initramfs.cpio",
         "-append",
