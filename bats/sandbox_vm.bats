@@ -75,6 +75,10 @@ assert_vm_gone() {
 	assert_success
 	[ "$(state_field "$CID" status)" = created ]
 	[ -f "$ROOT/$CID/sandbox.json" ] || fail "no sandbox record"
+	# QEMU runs in the container's cgroup on the host.
+	qemu=$(jq -r .qemu_pid "$ROOT/$CID/sandbox.json")
+	grep -qE "^0::/(.*/)?$CID\$" "/proc/$qemu/cgroup" || fail "QEMU is not in the container's cgroup: $(cat "/proc/$qemu/cgroup")"
+	[ -n "$(leftover_cgroups "$CID")" ] || fail "no cgroup directory named $CID"
 	runtime start "$CID"
 	assert_success
 	wait_for_status "$CID" running

@@ -5,6 +5,7 @@
 #include "common/sys.hpp"
 #include "sandbox/host/agent_client.hpp"
 #include "sandbox/host/config.hpp"
+#include "cgroups/manager.hpp"
 #include "sandbox/host/keeper.hpp"
 #include "sandbox/host/monitor.hpp"
 #include "sandbox/host/relay.hpp"
@@ -42,6 +43,7 @@ struct Record {
     pid_t keeper_pid = 0; // the container process's keeper (keeper.hpp): the pid husk reports
     uint64_t keeper_start_time = 0;
     unsigned vcpus = 0, memory_mib = 0;
+    std::vector<std::string> cgroup_dirs; // the host cgroup of the monitor and QEMU
 };
 
 json to_json(const Record& r)
@@ -50,7 +52,7 @@ json to_json(const Record& r)
                 {"owner", r.owner}, {"accel", r.accel}, {"oci_version", r.oci_version}, {"annotations", r.annotations},
                 {"monitor_pid", r.monitor_pid}, {"monitor_start_time", r.monitor_start_time},
                 {"qemu_pid", r.qemu_pid}, {"keeper_pid", r.keeper_pid}, {"keeper_start_time", r.keeper_start_time},
-                {"vcpus", r.vcpus}, {"memory_mib", r.memory_mib}};
+                {"vcpus", r.vcpus}, {"memory_mib", r.memory_mib}, {"cgroup_dirs", r.cgroup_dirs}};
 }
 
 Result<Record> load_record(const state::ContainerDir& dir)
@@ -74,6 +76,7 @@ Result<Record> load_record(const state::ContainerDir& dir)
         r.keeper_start_time = j.value("keeper_start_time", uint64_t(0));
         r.vcpus = j.value("vcpus", 0u);
         r.memory_mib = j.value("memory_mib", 0u);
+        r.cgroup_dirs = j.value("cgroup_dirs", std::vector<std::string>{});
         return r;
     } catch (const json::exception& e) {
         return fail(dir.file(record_name) + ": " + e.what());
@@ -275,7 +278,7 @@ ReadyLine read_ready(int fd)
 
 // Forks the monitor (detached: its own session, reparented to init) and returns what it
 // reported once the guest's agent created the container.
-Result<ReadyLine> spawn_monitor(MonitorPlan plan)
+Result<ReadyLine> spawn_monitor(MonitorPlan plan, cgroups::Manager& cgroup)
 {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) < 0)
@@ -288,6 +291,12 @@ Result<ReadyLine> spawn_monitor(MonitorPlan plan)
         ::setsid();
         if (::fork() != 0)
             ::_exit(0);
+        // The VMM's cgroup is the container's on the host: QEMU (and so the guest) is
+        // accounted where the container would be. A failure is reported like any other.
+        if (auto r = cgroup.add(::getpid()); !r) {
+            (void)fs::write_all(BorrowedFd(wr.get()), "error put the sandbox in its cgroup: " + r.error().message() + "\n");
+            ::_exit(1);
+        }
         // The monitor keeps none of the caller's stdio (the keeper has the container's), only
         // the ready pipe.
         ::dup2(wr.get(), 3);
@@ -456,6 +465,23 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
         }
     } cleanup{store, dir};
 
+    // The host cgroup for the monitor and QEMU: the container's cgroupsPath (the guest gets a
+    // cgroup of its own in its own hierarchy).
+    std::string cgroups_path;
+    if (auto l = config.find("linux"); l != config.end() && l->is_object())
+        cgroups_path = l->value("cgroupsPath", "");
+    auto cgroup = TRY(cgroups::make_manager(cgroups_path, options.id));
+    TRY(cgroup->create());
+    struct CgroupCleanup {
+        cgroups::Manager& cg;
+        bool armed = true;
+        ~CgroupCleanup()
+        {
+            if (armed)
+                (void)cg.destroy();
+        }
+    } cgroup_cleanup{*cgroup};
+
     auto shares = TRY(prepare_config(config, options.id, bundle, dir));
     long host_cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
     VmSize size = size_vm(config["linux"].value("resources", json::object()), cfg, unsigned(std::max(1L, host_cpus)));
@@ -500,7 +526,7 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
     plan.vm = vm;
     plan.create_request = req.SerializeAsString();
     plan.boot_timeout_ms = int(cfg.boot_timeout_seconds) * 1000;
-    auto ready = TRY(spawn_monitor(std::move(plan)));
+    auto ready = TRY(spawn_monitor(std::move(plan), *cgroup));
     if (!ready.ok) {
         // The monitor's log goes with the state directory: its last words go in the error.
         std::string detail;
@@ -527,6 +553,8 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
     r.annotations = config.value("annotations", std::map<std::string, std::string>{});
     r.monitor_pid = ready.monitor;
     r.qemu_pid = ready.qemu;
+    for (const auto& h : cgroup->hierarchies())
+        r.cgroup_dirs.push_back(h.dir);
     if (auto ps = sys::proc_stat(ready.monitor))
         r.monitor_start_time = ps->start_time;
     auto keeper = spawn_keeper(KeeperPlan{dir.path(), options.id, "", relay_stdin}, attached);
@@ -549,6 +577,7 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
         }
     }
     cleanup.armed = false;
+    cgroup_cleanup.armed = false;
     return r.keeper_pid;
 }
 
@@ -710,6 +739,12 @@ Result<> vm_delete(const std::string& root, const std::string& id, bool force)
             log::warn("container " + id + ": the sandbox monitor did not exit; killed");
     }
     kill_record(r);
+    if (!r.cgroup_dirs.empty()) {
+        if (auto cg = cgroups::reopen_manager(r.cgroup_dirs); cg) {
+            if (auto d = (*cg)->destroy(); !d)
+                log::warn("container " + id + ": remove the sandbox's cgroup: " + d.error().message());
+        }
+    }
     TRY(store.remove(dir));
     return {};
 }
