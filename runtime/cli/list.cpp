@@ -51,7 +51,9 @@ void register_list(CLI::App& app, Context& ctx)
         ctx.action = [&ctx, flags]() -> Result<int> {
             Runtime rt(ctx.globals.root);
             auto views = TRY(rt.list());
-            // Containers in VM sandboxes keep sandbox.json instead of state.json.
+            // Containers in VM sandboxes keep sandbox.json instead of state.json: their state
+            // comes from the sandbox, not from the runtime's view of a directory without one.
+            std::erase_if(views, [&](const StateView& v) { return sandbox::is_vm_container(ctx.globals.root, v.id); });
             if (auto ids = state::Store(ctx.globals.root).list(); ids) {
                 for (const auto& id : *ids) {
                     if (!sandbox::is_vm_container(ctx.globals.root, id))
