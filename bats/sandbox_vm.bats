@@ -144,3 +144,51 @@ assert_vm_gone() {
 	assert_success
 	assert_vm_gone
 }
+
+@test "sandbox vm: a pod's containers share one VM and the sandbox's namespaces there" {
+	# The sandbox, annotated with its own id as CRI does, then a member that names it and
+	# joins its network, ipc and uts namespaces (host paths, replaced by the sandbox's in the
+	# guest).
+	set_args sleep 1000
+	update_config ".annotations[\"io.kubernetes.cri.sandbox-id\"] = \"$CID\""
+	runtime_detached --sandbox vm run -d --bundle "$BUNDLE" "$CID"
+	assert_success
+	member="$CID-m"
+	mkdir -p "$TEST_DIR/member"
+	cp -a "$BUNDLE/rootfs" "$TEST_DIR/member/rootfs"
+	jq --arg sb "$CID" '.annotations["io.kubernetes.cri.sandbox-id"] = $sb
+		| .process.args = ["sh", "-c", "echo member-out > /member-file; exec sleep 1000"]
+		| .linux.namespaces |= map(if .type == "network" or .type == "ipc" or .type == "uts"
+			then .path = "/proc/1/ns/" + .type else . end)' "$BUNDLE/config.json" >"$TEST_DIR/member/config.json"
+	runtime_detached --sandbox vm run -d --bundle "$TEST_DIR/member" "$member"
+	assert_success
+	wait_for_status "$member" running
+
+	run pgrep -f -- "qemu-system.*$ROOT"
+	[ "$(echo "$output" | grep -c .)" = 1 ] || fail "expected one QEMU for the pod: $output"
+	[ "$(jq -r .qemu_pid "$ROOT/$member/sandbox.json")" = "$(jq -r .qemu_pid "$ROOT/$CID/sandbox.json")" ] ||
+		fail "the member has a QEMU of its own"
+	run runtime exec "$CID" sh -c 'for n in net ipc uts mnt; do readlink /proc/self/ns/$n; done'
+	assert_success
+	sandbox_ns=("${lines[@]}")
+	run runtime exec "$member" sh -c 'for n in net ipc uts mnt; do readlink /proc/self/ns/$n; done'
+	assert_success
+	[ "${lines[0]}" = "${sandbox_ns[0]}" ] && [ "${lines[1]}" = "${sandbox_ns[1]}" ] &&
+		[ "${lines[2]}" = "${sandbox_ns[2]}" ] || fail "net/ipc/uts differ: ${lines[*]} vs ${sandbox_ns[*]}"
+	[ "${lines[3]}" != "${sandbox_ns[3]}" ] || fail "the member shares the sandbox's mount namespace"
+	# The member's root is its own bundle's rootfs, written through to the host.
+	wait_for_file "$TEST_DIR/member/rootfs/member-file"
+	[ "$(cat "$TEST_DIR/member/rootfs/member-file")" = member-out ] || fail "member-file: $(cat "$TEST_DIR/member/rootfs/member-file")"
+	[ ! -e "$BUNDLE/rootfs/member-file" ] || fail "the member wrote into the sandbox's rootfs"
+
+	# The member goes first, as CRI does it; the sandbox's VM stays.
+	run runtime delete -f "$member"
+	assert_success
+	[ ! -e "$ROOT/$member" ] || fail "member state left"
+	[ -z "$(mounts_under "$ROOT")" ] || fail "mounts left under the state root: $(mounts_under "$ROOT")"
+	[ "$(state_field "$CID" status)" = running ] || fail "the sandbox stopped with its member"
+	run runtime delete -f "$CID"
+	assert_success
+	check_no_leftovers "$member"
+	assert_vm_gone
+}

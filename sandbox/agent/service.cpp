@@ -620,9 +620,51 @@ std::optional<Reply> Service::create_container(const std::string& payload)
             return fail_with(ttrpc::Code::internal, dir.error());
         c->share_tags.push_back(s.tag());
     }
+    std::string root_dir = *rootfs;
+    if (const std::string& sub = req.rootfs_path(); !sub.empty()) {
+        bool bad = sub.front() == '/' || sub.find('\0') != std::string::npos;
+        for (std::size_t at = 0; !bad && at <= sub.size();) {
+            std::size_t end = sub.find('/', at);
+            if (end == std::string::npos)
+                end = sub.size();
+            std::string part = sub.substr(at, end - at);
+            bad = part.empty() || part == "." || part == "..";
+            at = end + 1;
+        }
+        if (bad)
+            return error_reply(ttrpc::Code::invalid_argument,
+                               "container " + id + ": rootfs_path \"" + sub + "\" is not a plain relative path");
+        root_dir += "/" + sub;
+        struct stat st {};
+        if (::lstat(root_dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
+            return fail_with(ttrpc::Code::invalid_argument, Error::plain(root_dir + " is not a directory"));
+    }
     if (!config.contains("root") || !config["root"].is_object())
         config["root"] = json::object();
-    config["root"]["path"] = *rootfs;
+    config["root"]["path"] = root_dir;
+    // Namespaces of another container of this guest (a pod's sandbox), by id.
+    if (auto l = config.find("linux"); l != config.end() && l->is_object()) {
+        if (auto ns = l->find("namespaces"); ns != l->end() && ns->is_array()) {
+            static const std::map<std::string, std::string> proc_name = {
+                {"network", "net"}, {"ipc", "ipc"}, {"uts", "uts"}, {"pid", "pid"},
+                {"mount", "mnt"}, {"user", "user"}, {"cgroup", "cgroup"}, {"time", "time"}};
+            for (auto& n : *ns) {
+                if (!n.is_object() || !n.contains("path") || !n["path"].is_string())
+                    continue;
+                std::string path = n["path"].get<std::string>();
+                if (!path.starts_with("husk-container:"))
+                    continue;
+                std::string other = path.substr(15);
+                auto type = proc_name.find(n.value("type", ""));
+                auto it = m_containers.find(other);
+                if (type == proc_name.end() || it == m_containers.end() || it->second->init.exited)
+                    return fail_with(ttrpc::Code::failed_precondition,
+                                     Error::plain("namespace " + n.value("type", "") + " of container " + other
+                                                  + ": no such running container in this sandbox"));
+                n["path"] = "/proc/" + std::to_string(it->second->init.pid) + "/ns/" + type->second;
+            }
+        }
+    }
     if (auto r = fs::mkdir_all(c->bundle, 0700); !r)
         return fail_with(ttrpc::Code::internal, r.error());
     if (auto r = fs::write_file(c->bundle + "/config.json", config.dump(), 0600); !r)

@@ -17,6 +17,8 @@
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
+#include <algorithm>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
@@ -32,6 +34,11 @@ namespace {
 constexpr const char* record_name = "sandbox.json";
 // Where a share is mounted in the guest; the agent mounts tag T at shares_root/T.
 constexpr const char* shares_root = "/run/husk/shares/";
+// A pod's VM: the sandbox's state directory holds pod/, one more share (tag "pod"), where each
+// member's root filesystem and bind-mounted directories are bind mounts under pod/MEMBER/.
+constexpr const char* pod_tag = "pod";
+// CRI's annotation on every container of a pod (the sandbox's too): the sandbox's id.
+constexpr const char* sandbox_id_annotation = "io.kubernetes.cri.sandbox-id";
 
 // What husk records about a VM sandbox (sandbox.json in the container's state directory).
 struct Record {
@@ -44,6 +51,7 @@ struct Record {
     uint64_t keeper_start_time = 0;
     unsigned vcpus = 0, memory_mib = 0;
     std::vector<std::string> cgroup_dirs; // the host cgroup of the monitor and QEMU
+    std::string pod; // a pod member: the id of the sandbox whose VM it runs in
 };
 
 json to_json(const Record& r)
@@ -52,7 +60,7 @@ json to_json(const Record& r)
                 {"owner", r.owner}, {"accel", r.accel}, {"oci_version", r.oci_version}, {"annotations", r.annotations},
                 {"monitor_pid", r.monitor_pid}, {"monitor_start_time", r.monitor_start_time},
                 {"qemu_pid", r.qemu_pid}, {"keeper_pid", r.keeper_pid}, {"keeper_start_time", r.keeper_start_time},
-                {"vcpus", r.vcpus}, {"memory_mib", r.memory_mib}, {"cgroup_dirs", r.cgroup_dirs}};
+                {"vcpus", r.vcpus}, {"memory_mib", r.memory_mib}, {"cgroup_dirs", r.cgroup_dirs}, {"pod", r.pod}};
 }
 
 Result<Record> load_record(const state::ContainerDir& dir)
@@ -77,6 +85,7 @@ Result<Record> load_record(const state::ContainerDir& dir)
         r.vcpus = j.value("vcpus", 0u);
         r.memory_mib = j.value("memory_mib", 0u);
         r.cgroup_dirs = j.value("cgroup_dirs", std::vector<std::string>{});
+        r.pod = j.value("pod", "");
         return r;
     } catch (const json::exception& e) {
         return fail(dir.file(record_name) + ": " + e.what());
@@ -191,7 +200,7 @@ bool has_option(const json& m, const char* name)
 // (resolv.conf, hosts) is copied into the sandbox's state directory, whose files/ directory
 // is one more share, so the guest never sees more of the host than the file.
 Result<std::vector<Share>> prepare_config(json& config, const std::string& id, const std::string& bundle,
-                                          const state::ContainerDir& dir)
+                                          const state::ContainerDir& dir, const std::string& pod = "")
 {
     std::vector<Share> shares;
     if (config.contains("hooks")) {
@@ -203,7 +212,12 @@ Result<std::vector<Share>> prepare_config(json& config, const std::string& id, c
         linux_ = json::object();
     if (auto ns = linux_.find("namespaces"); ns != linux_.end() && ns->is_array()) {
         for (auto& n : *ns) {
-            if (n.is_object() && n.contains("path")) {
+            const std::string type = n.is_object() ? n.value("type", "") : "";
+            if (!pod.empty() && n.is_object() && n.contains("path")
+                && (type == "network" || type == "ipc" || type == "uts" || type == "pid")) {
+                // A pod member joins its sandbox's namespaces in the guest.
+                n["path"] = "husk-container:" + pod;
+            } else if (n.is_object() && n.contains("path")) {
                 log::warn("container " + id + ": namespace path " + n["path"].dump() + " is the host's; the guest makes its own");
                 n.erase("path");
             }
@@ -241,6 +255,57 @@ Result<std::vector<Share>> prepare_config(json& config, const std::string& id, c
     if (files_share)
         shares.push_back(Share{.tag = "files", .host_path = dir.file("files"), .readonly = true});
     return shares;
+}
+
+// The mount points at or below DIR (from /proc/self/mountinfo, octal escapes decoded).
+std::vector<std::string> mounts_below(const std::string& dir)
+{
+    std::vector<std::string> out;
+    auto text = fs::read_file("/proc/self/mountinfo");
+    if (!text)
+        return out;
+    size_t at = 0;
+    while (at < text->size()) {
+        size_t end = text->find('\n', at);
+        if (end == std::string::npos)
+            end = text->size();
+        std::string line = text->substr(at, end - at);
+        at = end + 1;
+        // id parent major:minor root MOUNTPOINT ...
+        size_t f = 0;
+        for (int i = 0; i < 4 && f != std::string::npos; i++)
+            f = line.find(' ', f + 1);
+        if (f == std::string::npos)
+            continue;
+        size_t e = line.find(' ', f + 1);
+        std::string raw = line.substr(f + 1, e - f - 1), point;
+        for (size_t i = 0; i < raw.size(); i++) {
+            if (raw[i] == '\\' && i + 3 < raw.size()) {
+                point += char((raw[i + 1] - '0') * 64 + (raw[i + 2] - '0') * 8 + (raw[i + 3] - '0'));
+                i += 3;
+            } else {
+                point += raw[i];
+            }
+        }
+        if (point == dir || point.starts_with(dir + "/"))
+            out.push_back(point);
+    }
+    return out;
+}
+
+// Unmounts everything at or below DIR, deepest first, then removes DIR. Nothing is removed
+// while a mount is left: remove_all would walk into a container's root filesystem.
+Result<> unmount_and_remove(const std::string& dir)
+{
+    auto points = mounts_below(dir);
+    std::sort(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+    for (const auto& p : points) {
+        if (::umount2(p.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+            return fail_errno("unmount " + p);
+    }
+    if (!mounts_below(dir).empty())
+        return fail("mounts are left below " + dir + ": not removed");
+    return fs::remove_all(dir);
 }
 
 struct ReadyLine {
@@ -431,6 +496,127 @@ bool is_vm_container(const std::string& root, const std::string& id)
     return ::lstat((root + "/" + id + "/" + record_name).c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+Result<> bind_mount(const std::string& source, const std::string& target, bool readonly)
+{
+    TRY(fs::mkdir_all(target, 0700));
+    if (::mount(source.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
+        return fail_errno("bind " + source + " on " + target);
+    if (readonly && ::mount(nullptr, target.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) < 0)
+        return fail_errno("make " + target + " read-only");
+    return {};
+}
+
+// A pod member: no VM of its own. Its root filesystem and bind-mounted directories are bind
+// mounts under the sandbox's pod share (pod/ID/...), its namespaces the sandbox's in the
+// guest, and its calls go to the sandbox's monitor (monitor.sock is a link to it).
+Result<pid_t> vm_join(const std::string& root, const CreateOptions& options, json config, const std::string& bundle,
+                      const std::string& rootfs, const std::string& pod, bool attached)
+{
+    state::Store store(root);
+    Record sandbox;
+    std::string pod_dir;
+    {
+        auto sdir = TRY(store.open(pod, state::Lock::Shared));
+        sandbox = TRY(load_record(sdir));
+        if (!monitor_alive(sandbox))
+            return fail("pod sandbox " + pod + " is not running");
+        pod_dir = sdir.file(pod_tag);
+        if (!fs::exists(pod_dir))
+            return fail("container " + pod + " is not a pod sandbox (it was created without " + sandbox_id_annotation
+                        + "=" + pod + ")");
+    }
+    TRY(fs::mkdir_all(root, 0700));
+    auto dir = TRY(store.create(options.id));
+    const std::string member_dir = pod_dir + "/" + options.id;
+    struct Cleanup {
+        const state::Store& store;
+        const state::ContainerDir& dir;
+        std::string member_dir;
+        bool armed = true;
+        ~Cleanup()
+        {
+            if (!armed)
+                return;
+            // The store is removed only when nothing is mounted below the member's directory.
+            if (unmount_and_remove(member_dir))
+                (void)store.remove(dir);
+        }
+    } cleanup{store, dir, member_dir};
+
+    auto shares = TRY(prepare_config(config, options.id, bundle, dir, pod));
+    TRY(bind_mount(rootfs, member_dir + "/rootfs", false));
+    for (const auto& sh : shares)
+        TRY(bind_mount(sh.host_path, member_dir + "/" + sh.tag, sh.readonly));
+    const std::string prefix = shares_root;
+    if (auto m = config.find("mounts"); m != config.end() && m->is_array()) {
+        for (auto& mount : *m) {
+            if (!mount.is_object() || !mount.contains("source") || !mount["source"].is_string())
+                continue;
+            std::string src = mount["source"].get<std::string>();
+            if (src.starts_with(prefix))
+                mount["source"] = prefix + pod_tag + "/" + options.id + "/" + src.substr(prefix.size());
+        }
+    }
+    if (::symlinkat(("../" + pod + "/" + monitor_socket_name).c_str(), dir.fd().get(), monitor_socket_name) < 0)
+        return fail_errno("link " + dir.file(monitor_socket_name));
+
+    pb::CreateContainerRequest req;
+    req.set_container_id(options.id);
+    req.set_config_json(config.dump());
+    req.set_rootfs_tag(pod_tag);
+    req.set_rootfs_path(options.id + "/rootfs");
+    const bool relay_stdin = caller_has_stdin();
+    req.set_stdin(relay_stdin);
+    {
+        auto conn = connect_monitor(dir.fd());
+        if (!conn)
+            return fail("pod sandbox " + pod + ": " + conn.error().message());
+        AgentClient client(std::move(*conn));
+        pb::Empty empty;
+        TRY(client.call("CreateContainer", req, empty, 60'000));
+    }
+    auto undo_guest = [&] {
+        if (auto conn = connect_monitor(dir.fd()); conn) {
+            AgentClient client(std::move(*conn));
+            pb::DeleteContainerRequest del;
+            del.set_container_id(options.id);
+            del.set_force(true);
+            pb::Empty empty;
+            (void)client.call("DeleteContainer", del, empty, 30'000);
+        }
+    };
+
+    Record r = sandbox;
+    r.id = options.id;
+    r.bundle = bundle;
+    r.rootfs = rootfs;
+    r.created = log::rfc3339_now(true);
+    r.owner = sys::user_name(::geteuid());
+    r.oci_version = config.value("ociVersion", "");
+    r.annotations = config.value("annotations", std::map<std::string, std::string>{});
+    r.cgroup_dirs.clear();
+    r.pod = pod;
+    auto keeper = spawn_keeper(KeeperPlan{dir.path(), options.id, "", relay_stdin}, attached);
+    if (!keeper) {
+        undo_guest();
+        return std::unexpected(keeper.error());
+    }
+    r.keeper_pid = *keeper;
+    r.keeper_start_time = 0;
+    if (auto ps = sys::proc_stat(*keeper))
+        r.keeper_start_time = ps->start_time;
+    auto written = fs::write_file_atomic(dir.fd(), record_name, to_json(r).dump());
+    if (written && !options.pid_file.empty())
+        written = fs::write_file(fs::absolute(options.pid_file, fs::current_dir()), std::to_string(r.keeper_pid));
+    if (!written) {
+        ::kill(r.keeper_pid, SIGKILL);
+        undo_guest();
+        return std::unexpected(written.error());
+    }
+    cleanup.armed = false;
+    return r.keeper_pid;
+}
+
 Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, const Selection& sel, bool attached)
 {
     if (options.preserve_fds > 0)
@@ -446,6 +632,16 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
     struct stat st {};
     if (::stat(rootfs.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
         return fail("root.path " + rootfs + " is not a directory");
+    // A pod: the sandbox (annotated with its own id) gets a VM with a pod share; a member of
+    // a sandbox that has one joins it.
+    std::string pod;
+    if (auto a = config.find("annotations"); a != config.end() && a->is_object()) {
+        if (auto v = a->find(sandbox_id_annotation); v != a->end() && v->is_string())
+            pod = v->get<std::string>();
+    }
+    if (!pod.empty() && pod != options.id && is_vm_container(root, pod))
+        return vm_join(root, options, std::move(config), bundle, rootfs, pod, attached);
+    const bool pod_sandbox = pod == options.id;
     if (!fs::exists(cfg.kernel_path()) || !fs::exists(cfg.initrd_path()))
         return fail("the sandbox guest image is missing (" + cfg.kernel_path() + ", " + cfg.initrd_path()
                     + "): set sandbox.image_dir, or kernel and initrd, in husk.yaml");
@@ -497,6 +693,10 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
     vm.shares.push_back(Share{.tag = "rootfs", .host_path = rootfs, .readonly = config["root"].value("readonly", false)});
     for (const auto& s : shares)
         vm.shares.push_back(s);
+    if (pod_sandbox) {
+        TRY(fs::mkdir_all(dir.file(pod_tag), 0700));
+        vm.shares.push_back(Share{.tag = pod_tag, .host_path = dir.file(pod_tag), .readonly = false, .multidevs = true});
+    }
     {
         VmSpec probe = vm;
         probe.shares.clear();
@@ -719,6 +919,27 @@ Result<> vm_delete(const std::string& root, const std::string& id, bool force)
     state::Store store(root);
     auto dir = TRY(store.open(id));
     auto r = TRY(load_record(dir));
+    if (!r.pod.empty()) {
+        // A pod member: its container in the sandbox's guest, its keeper, its mounts.
+        if (auto client = connect(dir, r); client) {
+            auto st = guest_state(*client, id);
+            if (st && !force && st->status() != pb::STOPPED)
+                return fail("cannot delete container " + id + " that is not stopped: "
+                            + std::string(state::status_name(status_of(st->status()))));
+            pb::DeleteContainerRequest del;
+            del.set_container_id(id);
+            del.set_force(true);
+            pb::Empty empty;
+            if (auto d = client->call("DeleteContainer", del, empty, 30'000); !d)
+                log::warn("container " + id + ": " + d.error().message());
+        }
+        if (alive(r.keeper_pid, r.keeper_start_time))
+            ::kill(r.keeper_pid, SIGKILL);
+        std::string parent = dir.path().substr(0, dir.path().rfind('/'));
+        TRY(unmount_and_remove(parent + "/" + r.pod + "/" + pod_tag + "/" + id));
+        TRY(store.remove(dir));
+        return {};
+    }
     if (auto client = connect(dir, r); client) {
         auto st = guest_state(*client, id);
         if (st && !force && st->status() != pb::STOPPED)
@@ -739,6 +960,9 @@ Result<> vm_delete(const std::string& root, const std::string& id, bool force)
             log::warn("container " + id + ": the sandbox monitor did not exit; killed");
     }
     kill_record(r);
+    // Members still in the pod lose their mounts with it (their delete finds them gone).
+    if (fs::exists(dir.file(pod_tag)))
+        TRY(unmount_and_remove(dir.file(pod_tag)));
     if (!r.cgroup_dirs.empty()) {
         if (auto cg = cgroups::reopen_manager(r.cgroup_dirs); cg) {
             if (auto d = (*cg)->destroy(); !d)

@@ -166,6 +166,8 @@ std::vector<std::string> qemu_argv(const VmSpec& spec)
         std::string fsdev = "local,id=" + id + ",path=" + escape(s.host_path) + ",security_model=none";
         if (s.readonly)
             fsdev += ",readonly=on";
+        if (s.multidevs)
+            fsdev += ",multidevs=remap";
         a.insert(a.end(), {"-fsdev", fsdev, "-device", "virtio-9p-device,fsdev=" + id + ",mount_tag=" + escape(s.tag)});
     }
     return a;

@@ -19,6 +19,9 @@ struct Share {
     std::string tag;       // the 9p mount tag the agent mounts by
     std::string host_path; // a directory
     bool readonly = false;
+    // Holds mounts of other file systems (a pod's share): QEMU remaps their inode numbers so
+    // that files of two devices never look alike in the guest.
+    bool multidevs = false;
 };
 
 struct VmSpec {

@@ -454,3 +454,41 @@ vm_shim_config() {
 	[ -z "$(rootfs_mounts "$id")" ] || fail "rootfs still mounted: $(rootfs_mounts "$id")"
 	[ ! -e "$(bundle_dir "$id")" ] || fail "bundle left: $(bundle_dir "$id")"
 }
+
+@test "a pod in one micro-VM through the shim: the sandbox's VM holds the member" {
+	vm_shim_config
+	local sb c CTR_TIMEOUT=120
+	sb=$(new_id vmpod)
+	c=$(new_id vmmember)
+	run ctr_run -d --runtime-config-path "$VM_SHIM_CONFIG" --annotation "io.kubernetes.cri.sandbox-id=$sb" \
+		"$IMAGE" "$sb" sleep 1000
+	assert_success
+	wait_for_status "$sb" RUNNING
+	run ctr_run -d --runtime-config-path "$VM_SHIM_CONFIG" --annotation "io.kubernetes.cri.sandbox-id=$sb" \
+		"$IMAGE" "$c" sh -c 'echo member > /member-file; exec sleep 1000'
+	assert_success
+	wait_for_status "$c" RUNNING
+	[ "$(shim_pids "$sb" | wc -l)" = 1 ] || fail "expected one shim for the pod"
+	[ "$(pgrep -f "qemu-system.*$sb" | wc -l)" = 1 ] || fail "expected one QEMU for the pod"
+	! pgrep -f "qemu-system.*$c" >/dev/null || fail "the member has a QEMU of its own"
+
+	run ctr_ task exec --exec-id x "$c" sh -c 'cat /member-file; uname -r'
+	assert_success
+	assert_output_line member
+	assert_output_line "$GUEST_RELEASE"
+	# The member goes first, as CRI does it; the sandbox's VM stays.
+	run ctr_ task kill -s SIGKILL "$c"
+	assert_success
+	wait_for_status "$c" STOPPED
+	run ctr_ task rm "$c"
+	assert_success
+	[ "$(task_status "$sb")" = RUNNING ] || fail "sandbox is $(task_status "$sb")"
+	run ctr_ task kill -s SIGKILL "$sb"
+	assert_success
+	wait_for_status "$sb" STOPPED
+	run ctr_ task rm "$sb"
+	assert_success
+	wait_for_no_shim "$sb"
+	! pgrep -f "qemu-system.*$sb" >/dev/null || fail "the pod's QEMU is still running"
+	[ -z "$(rootfs_mounts "$c")" ] || fail "member rootfs still mounted: $(rootfs_mounts "$c")"
+}
