@@ -172,6 +172,23 @@ state::Status status_of(pb::Status s)
     }
 }
 
+// Deletes the container in the guest (its processes killed): refused unless it has stopped
+// or `force`. A failed delete is only reported: the VM goes, or the member's mounts do.
+Result<> delete_in_guest(AgentClient& client, const std::string& id, bool force)
+{
+    auto st = guest_state(client, id);
+    if (st && !force && st->status() != pb::STOPPED)
+        return fail("cannot delete container " + id + " that is not stopped: "
+                    + std::string(state::status_name(status_of(st->status()))));
+    pb::DeleteContainerRequest del;
+    del.set_container_id(id);
+    del.set_force(true);
+    pb::Empty empty;
+    if (auto d = client.call("DeleteContainer", del, empty, 30'000); !d)
+        log::warn("container " + id + ": " + d.error().message());
+    return {};
+}
+
 bool is_bind(const json& m)
 {
     if (m.value("type", "") == "bind")
@@ -578,11 +595,7 @@ Result<pid_t> vm_join(const std::string& root, const CreateOptions& options, jso
     auto undo_guest = [&] {
         if (auto conn = connect_monitor(dir.fd()); conn) {
             AgentClient client(std::move(*conn));
-            pb::DeleteContainerRequest del;
-            del.set_container_id(options.id);
-            del.set_force(true);
-            pb::Empty empty;
-            (void)client.call("DeleteContainer", del, empty, 30'000);
+            (void)delete_in_guest(client, options.id, true);
         }
     };
 
@@ -921,18 +934,8 @@ Result<> vm_delete(const std::string& root, const std::string& id, bool force)
     auto r = TRY(load_record(dir));
     if (!r.pod.empty()) {
         // A pod member: its container in the sandbox's guest, its keeper, its mounts.
-        if (auto client = connect(dir, r); client) {
-            auto st = guest_state(*client, id);
-            if (st && !force && st->status() != pb::STOPPED)
-                return fail("cannot delete container " + id + " that is not stopped: "
-                            + std::string(state::status_name(status_of(st->status()))));
-            pb::DeleteContainerRequest del;
-            del.set_container_id(id);
-            del.set_force(true);
-            pb::Empty empty;
-            if (auto d = client->call("DeleteContainer", del, empty, 30'000); !d)
-                log::warn("container " + id + ": " + d.error().message());
-        }
+        if (auto client = connect(dir, r); client)
+            TRY(delete_in_guest(*client, id, force));
         if (alive(r.keeper_pid, r.keeper_start_time))
             ::kill(r.keeper_pid, SIGKILL);
         std::string parent = dir.path().substr(0, dir.path().rfind('/'));
@@ -941,17 +944,8 @@ Result<> vm_delete(const std::string& root, const std::string& id, bool force)
         return {};
     }
     if (auto client = connect(dir, r); client) {
-        auto st = guest_state(*client, id);
-        if (st && !force && st->status() != pb::STOPPED)
-            return fail("cannot delete container " + id + " that is not stopped: "
-                        + std::string(state::status_name(status_of(st->status()))));
+        TRY(delete_in_guest(*client, id, force));
         {
-            pb::DeleteContainerRequest del;
-            del.set_container_id(id);
-            del.set_force(true);
-            pb::Empty empty;
-            if (auto d = client->call("DeleteContainer", del, empty, 30'000); !d)
-                log::warn("container " + id + ": " + d.error().message());
             pb::Empty e1, e2;
             if (auto s = client->call("Shutdown", e1, e2, 30'000); !s)
                 log::warn("container " + id + ": shutdown: " + s.error().message());
