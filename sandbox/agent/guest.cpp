@@ -2,6 +2,7 @@
 
 #include "common/fs.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
@@ -11,6 +12,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace husk::agent::guest {
@@ -95,6 +97,15 @@ void console(const std::string& line)
     }
     Fd owned(fd);
     (void)!::write(fd, text.data(), text.size());
+}
+
+void milestone(const std::string& what)
+{
+    timespec ts {};
+    ::clock_gettime(CLOCK_BOOTTIME, &ts);
+    char at[32];
+    std::snprintf(at, sizeof at, "%ld.%03ld", static_cast<long>(ts.tv_sec), ts.tv_nsec / 1'000'000);
+    console("HUSK-AGENT: " + what + " at " + at + " s");
 }
 
 // The initramfs is the kernel's rootfs, a mount with no parent, and pivot_root(2) refuses to

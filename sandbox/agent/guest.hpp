@@ -23,6 +23,10 @@ bool probe_requested();
 // A line on /dev/console.
 void console(const std::string& line);
 
+// A line on /dev/console naming a step of the boot and the guest's uptime at it
+// (CLOCK_BOOTTIME; /proc need not be mounted): where a sandbox's boot time goes.
+void milestone(const std::string& what);
+
 // The port named "agent", opened (waits up to timeout_ms for it to appear).
 Result<Fd> open_agent_port(int timeout_ms);
 

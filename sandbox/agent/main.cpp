@@ -142,7 +142,13 @@ void attach_port(Loop& loop, Server& server)
 
 [[noreturn]] void guest_main(char** argv)
 {
-    guest::early_setup();
+    // After the sealed re-exec below the mounts and modules are there already: loading the
+    // modules again would only be refused (EEXIST) after the kernel read and checked them.
+    if (!std::getenv("HUSK_AGENT_BOUND_ROOT")) {
+        guest::milestone("started");
+        guest::early_setup();
+        guest::milestone("mounts and modules done");
+    }
     // The initramfs is writable: the containers' processes start as clones of a sealed copy
     // of the agent, as on the host (CVE-2019-5736). The re-exec keeps PID 1; the mounts above
     // are then already there.
@@ -175,7 +181,7 @@ void attach_port(Loop& loop, Server& server)
         guest::console("HUSK-AGENT: " + r.error().message());
         guest::power_off();
     }
-    guest::console("HUSK-AGENT: ready");
+    guest::milestone("ready");
     bool terminate = false;
     if (auto r = serve(*loop, service, sigfd->borrow(), terminate); !r)
         guest::console("HUSK-AGENT: " + r.error().message());
