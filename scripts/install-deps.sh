@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_deps=(
   g++ meson ninja-build pkg-config
-  libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev doctest-dev libyaml-cpp-dev libbpf-dev
+  libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev doctest-dev libyaml-cpp-dev libbpf-dev libnl-3-dev libnl-route-3-dev
   # The shim: protoc and libprotobuf, and the containerd/cgroups/gogo .proto files it is generated from.
   protobuf-compiler libprotobuf-dev golang-github-containerd-containerd-dev golang-github-containerd-cgroups-dev
   golang-github-gogo-protobuf-dev zlib1g-dev
