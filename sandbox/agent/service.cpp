@@ -1,5 +1,7 @@
 #include "sandbox/agent/service.hpp"
 
+#include "netns/link.hpp"
+
 #include "common/fs.hpp"
 #include "common/log.hpp"
 #include "common/unix_socket.hpp"
@@ -583,6 +585,30 @@ std::optional<Reply> Service::create_container(const std::string& payload)
             return error_reply(ttrpc::Code::invalid_argument, "container " + id + ": " + v.error().message());
     if (auto v = validate_tag(req.rootfs_tag()); !v)
         return error_reply(ttrpc::Code::invalid_argument, "container " + id + ": " + v.error().message());
+    std::vector<netns::Interface> interfaces;
+    std::vector<netns::Route> routes;
+    for (const auto& i : req.interfaces()) {
+        netns::Interface n { .name = i.name(), .mac = i.mac(), .mtu = i.mtu(), .addresses = {} };
+        for (const auto& a : i.addresses())
+            n.addresses.push_back(netns::IpAddress { a.address(), a.prefix_len() });
+        interfaces.push_back(std::move(n));
+    }
+    for (const auto& r : req.routes())
+        routes.push_back(netns::Route { r.destination(), r.gateway(), r.device() });
+    if (auto v = netns::validate(interfaces, routes); !v)
+        return error_reply(ttrpc::Code::invalid_argument, "container " + id + ": " + v.error().message());
+    if (!interfaces.empty() || !routes.empty()) {
+        // The guest's own network namespace takes the host's network, once.
+        if (m_mode != Mode::Guest)
+            return error_reply(ttrpc::Code::failed_precondition,
+                               "container " + id + ": interfaces are configured only in a guest");
+        if (m_network_configured)
+            return error_reply(ttrpc::Code::failed_precondition,
+                               "container " + id + ": the guest's network is configured already");
+        if (auto r = netns::configure(interfaces, routes); !r)
+            return error_reply(ttrpc::Code::internal, "container " + id + ": configure the network: " + r.error().message());
+        m_network_configured = true;
+    }
 
     auto c = std::make_unique<Container>();
     c->id = id;

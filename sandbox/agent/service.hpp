@@ -111,6 +111,7 @@ private:
     std::map<std::string, int> m_share_refs; // guest: mounted tag -> containers using it
     unsigned m_console_serial = 0;
     bool m_shutdown = false;
+    bool m_network_configured = false; // the guest took over a host network
 };
 
 } // namespace husk::agent

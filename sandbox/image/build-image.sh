@@ -30,7 +30,7 @@ GUEST_KERNEL_SH=$HERE/guest-kernel.sh
 [ -f "$GUEST_KERNEL_SH" ] || GUEST_KERNEL_SH=$(cd "$HERE/../.." && pwd)/scripts/guest-kernel.sh
 
 # The modules the agent loads (/lib/modules/husk/order), with what they depend on.
-SANDBOX_MODULES=(virtio_ring virtio virtio_mmio virtio_console virtio_rng netfs fscache 9pnet 9pnet_virtio 9p)
+SANDBOX_MODULES=(virtio_ring virtio virtio_mmio virtio_console virtio_rng netfs fscache 9pnet 9pnet_virtio 9p virtio_net)
 
 say() { echo "build-image: $*"; }
 die() {
