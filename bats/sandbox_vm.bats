@@ -38,6 +38,10 @@ setup() {
 teardown() {
 	teardown_bundle
 	unset HUSK_CONFIG
+	if [ -n "${NET_NS:-}" ]; then
+		ip netns del "$NET_NS" 2>/dev/null || true
+		ip link del "$NET_HOST_IF" 2>/dev/null || true
+	fi
 }
 
 # No QEMU, monitor, state, mount or cgroup of the container is left.
@@ -190,5 +194,69 @@ assert_vm_gone() {
 	run runtime delete -f "$CID"
 	assert_success
 	check_no_leftovers "$member"
+	assert_vm_gone
+}
+
+@test "sandbox vm: the interface of a joined network namespace is the guest's, through a tap and tc redirects" {
+	# A network namespace as CNI leaves it: a veth "eth0" with an address and a default route,
+	# its peer on the host.
+	NET_NS=husk-vmnet-$$
+	NET_HOST_IF=hvmnet$$
+	ip netns add "$NET_NS"
+	ip link add name "$NET_HOST_IF" type veth peer name eth0 netns "$NET_NS"
+	ip addr add 10.231.7.1/24 dev "$NET_HOST_IF"
+	ip link set "$NET_HOST_IF" up
+	ip netns exec "$NET_NS" ip link set eth0 mtu 1400
+	ip netns exec "$NET_NS" ip addr add 10.231.7.2/24 dev eth0
+	ip netns exec "$NET_NS" ip link set eth0 up
+	ip netns exec "$NET_NS" ip route add default via 10.231.7.1
+	mac=$(ip netns exec "$NET_NS" cat /sys/class/net/eth0/address)
+	update_config '.linux.namespaces |= map(if .type == "network" then .path = "/var/run/netns/'"$NET_NS"'" else . end)'
+	# The container reports its interface and sends a line to a listener on the host's side.
+	set_args sh -c 'cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu; ip -4 addr show dev eth0; ip route;
+		echo hello-from-the-guest | timeout 5 nc 10.231.7.1 7777; exec sleep 1000'
+	timeout 120 busybox nc -l -p 7777 >"$TEST_DIR/received" &
+	listener=$!
+	runtime_detached --sandbox vm run -d --bundle "$BUNDLE" "$CID"
+	assert_success
+	for _ in $(seq 1 120); do
+		grep -q hello-from-the-guest "$TEST_DIR/received" && break
+		sleep 0.5
+	done
+	kill "$listener" 2>/dev/null || true
+	grep -q hello-from-the-guest "$TEST_DIR/received" || fail "nothing reached the host's listener: $(cat "$TEST_DIR/received")"
+	# A second VM cannot take the same interface: refused before it boots, and the first keeps it.
+	run runtime --sandbox vm create --bundle "$BUNDLE" "$CID-2"
+	assert_failure
+	assert_output_contains "has an ingress qdisc already"
+	[ ! -e "$ROOT/$CID-2" ] || fail "the refused container left state"
+	# The host reaches the guest: the veth passes what it receives to the tap.
+	busybox ping -c 1 -W 10 10.231.7.2 || fail "the guest does not answer a ping"
+	# A tap in the namespace, redirects both ways.
+	ip netns exec "$NET_NS" ip link show husktap0 || fail "no tap in the namespace"
+	run ip netns exec "$NET_NS" tc filter show dev eth0 ingress
+	assert_output_contains "Egress Redirect to device husktap0"
+	run runtime exec "$CID" cat /sys/class/net/eth0/address
+	assert_success
+	[ "$output" = "$mac" ] || fail "the guest's eth0 has MAC $output, want $mac"
+	run runtime exec "$CID" ip route
+	assert_output_contains "default via 10.231.7.1 dev eth0"
+	run runtime exec "$CID" cat /sys/class/net/eth0/mtu
+	[ "$output" = 1400 ] || fail "the guest's MTU: $output"
+	run runtime delete -f "$CID"
+	assert_success
+	assert_vm_gone
+	run ip netns exec "$NET_NS" ip link show husktap0
+	[ "$status" -ne 0 ] || fail "the tap outlived the VM: $output"
+	run ip netns exec "$NET_NS" tc qdisc show dev eth0 ingress
+	[ -z "$output" ] || fail "the ingress redirect outlived the VM: $output"
+}
+
+@test "sandbox vm: a network namespace path that is no network namespace is refused before a VM boots" {
+	touch "$TEST_DIR/not-a-netns"
+	update_config '.linux.namespaces |= map(if .type == "network" then .path = "'"$TEST_DIR/not-a-netns"'" else . end)'
+	run runtime --sandbox vm create --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "enter network namespace $TEST_DIR/not-a-netns"
 	assert_vm_gone
 }

@@ -279,6 +279,8 @@ void run_monitor(MonitorPlan plan)
     if (!listener)
         fatal(listener.error().message());
     auto qemu = launch(plan.vm);
+    for (const auto& net : plan.vm.nets) // QEMU holds the taps now: they go when it does
+        ::close(net.fd);
     if (!qemu)
         fatal("start QEMU: " + qemu.error().message());
     Fd qemu_pidfd(sys::pidfd_open(*qemu));

@@ -1,5 +1,7 @@
 #include "sandbox/host/vm_container.hpp"
 
+#include "netns/link.hpp"
+
 #include "common/fs.hpp"
 #include "common/log.hpp"
 #include "common/sys.hpp"
@@ -15,6 +17,7 @@
 
 #include <cstring>
 #include <fcntl.h>
+#include <net/if.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <algorithm>
@@ -52,6 +55,10 @@ struct Record {
     unsigned vcpus = 0, memory_mib = 0;
     std::vector<std::string> cgroup_dirs; // the host cgroup of the monitor and QEMU
     std::string pod; // a pod member: the id of the sandbox whose VM it runs in
+    // The network namespace whose interfaces the guest took over, and those interfaces: their
+    // ingress redirects to the taps go at delete (the taps go with QEMU).
+    std::string netns_path;
+    std::vector<std::string> net_links;
 };
 
 json to_json(const Record& r)
@@ -60,7 +67,8 @@ json to_json(const Record& r)
                 {"owner", r.owner}, {"accel", r.accel}, {"oci_version", r.oci_version}, {"annotations", r.annotations},
                 {"monitor_pid", r.monitor_pid}, {"monitor_start_time", r.monitor_start_time},
                 {"qemu_pid", r.qemu_pid}, {"keeper_pid", r.keeper_pid}, {"keeper_start_time", r.keeper_start_time},
-                {"vcpus", r.vcpus}, {"memory_mib", r.memory_mib}, {"cgroup_dirs", r.cgroup_dirs}, {"pod", r.pod}};
+                {"vcpus", r.vcpus}, {"memory_mib", r.memory_mib}, {"cgroup_dirs", r.cgroup_dirs}, {"pod", r.pod},
+                {"netns_path", r.netns_path}, {"net_links", r.net_links}};
 }
 
 Result<Record> load_record(const state::ContainerDir& dir)
@@ -86,6 +94,8 @@ Result<Record> load_record(const state::ContainerDir& dir)
         r.memory_mib = j.value("memory_mib", 0u);
         r.cgroup_dirs = j.value("cgroup_dirs", std::vector<std::string>{});
         r.pod = j.value("pod", "");
+        r.netns_path = j.value("netns_path", "");
+        r.net_links = j.value("net_links", std::vector<std::string>{});
         return r;
     } catch (const json::exception& e) {
         return fail(dir.file(record_name) + ": " + e.what());
@@ -217,7 +227,8 @@ bool has_option(const json& m, const char* name)
 // (resolv.conf, hosts) is copied into the sandbox's state directory, whose files/ directory
 // is one more share, so the guest never sees more of the host than the file.
 Result<std::vector<Share>> prepare_config(json& config, const std::string& id, const std::string& bundle,
-                                          const state::ContainerDir& dir, const std::string& pod = "")
+                                          const state::ContainerDir& dir, const std::string& pod = "",
+                                          bool guest_network = false)
 {
     std::vector<Share> shares;
     if (config.contains("hooks")) {
@@ -228,6 +239,13 @@ Result<std::vector<Share>> prepare_config(json& config, const std::string& id, c
     if (!linux_.is_object())
         linux_ = json::object();
     if (auto ns = linux_.find("namespaces"); ns != linux_.end() && ns->is_array()) {
+        if (guest_network) {
+            // The guest's own network namespace has taken over the host one's interfaces.
+            auto& a = *ns;
+            for (std::size_t i = a.size(); i-- > 0;)
+                if (a[i].is_object() && a[i].value("type", "") == "network")
+                    a.erase(i);
+        }
         for (auto& n : *ns) {
             const std::string type = n.is_object() ? n.value("type", "") : "";
             if (!pod.empty() && n.is_object() && n.contains("path")
@@ -331,6 +349,71 @@ struct ReadyLine {
     pid_t qemu = 0, monitor = 0;
 };
 
+// The path of the network namespace config joins, or "" (a new one, or the host's).
+std::string network_namespace_path(const json& config)
+{
+    auto l = config.find("linux");
+    if (l == config.end() || !l->is_object())
+        return "";
+    auto ns = l->find("namespaces");
+    if (ns == l->end() || !ns->is_array())
+        return "";
+    for (const auto& n : *ns)
+        if (n.is_object() && n.value("type", "") == "network" && n.contains("path") && n["path"].is_string())
+            return n["path"].get<std::string>();
+    return "";
+}
+
+// Takes off the ingress redirects a VM put on the interfaces of a network namespace; a
+// namespace or link that is gone has none left.
+void remove_redirects(const std::string& netns_path, const std::vector<std::string>& links)
+{
+    if (netns_path.empty() || links.empty())
+        return;
+    auto entry = netns::NetnsEntry::enter(netns_path);
+    if (!entry)
+        return;
+    for (const auto& l : links)
+        if (auto r = netns::remove_ingress(l); !r)
+            log::warn("network namespace " + netns_path + ": " + r.error().message());
+}
+
+// The network a VM takes over from the namespace at PATH: the interfaces and routes there,
+// a tap for each interface, tc redirects between each pair. Loopback only: nothing.
+struct GuestNetwork {
+    std::vector<netns::Interface> interfaces;
+    std::vector<netns::Route> routes;
+    std::vector<netns::Tap> taps;
+};
+
+Result<GuestNetwork> take_network(const std::string& path)
+{
+    GuestNetwork net;
+    auto entry = TRY(netns::NetnsEntry::enter(path));
+    net.interfaces = TRY(netns::list_interfaces());
+    net.routes = TRY(netns::list_routes(net.interfaces));
+    TRY(netns::validate(net.interfaces, net.routes));
+    unsigned next_tap = 0;
+    for (std::size_t i = 0; i < net.interfaces.size(); i++) {
+        const auto& itf = net.interfaces[i];
+        std::string name;
+        do
+            name = "husktap" + std::to_string(next_tap++);
+        while (::if_nametoindex(name.c_str()) != 0 && next_tap < 1000);
+        auto tap = netns::open_tap(name, itf.mtu);
+        auto redirected = tap ? netns::redirect_both_ways(itf.ifindex, tap->ifindex) : Result<>{};
+        if (!tap || !redirected) {
+            // Only the interfaces done before this one are this create's to undo.
+            for (std::size_t j = 0; j < i; j++)
+                (void)netns::remove_ingress(net.interfaces[j].name);
+            return fail("network namespace " + path + ": interface " + itf.name + ": "
+                        + (tap ? redirected.error() : tap.error()).message());
+        }
+        net.taps.push_back(std::move(*tap));
+    }
+    return net;
+}
+
 ReadyLine read_ready(int fd)
 {
     std::string line;
@@ -381,8 +464,20 @@ Result<ReadyLine> spawn_monitor(MonitorPlan plan, cgroups::Manager& cgroup)
         }
         // The monitor keeps none of the caller's stdio (the keeper has the container's), only
         // the ready pipe.
+        // The taps QEMU gets go on as 4, 5, ... (moved out of the way first).
+        std::vector<int> taps;
+        for (const auto& net : plan.vm.nets)
+            taps.push_back(::fcntl(net.fd, F_DUPFD_CLOEXEC, 64));
         ::dup2(wr.get(), 3);
-        sys::close_range(4, ~0U, 0);
+        for (std::size_t i = 0; i < taps.size(); i++) {
+            if (taps[i] < 0 || ::dup2(taps[i], int(4 + i)) < 0) {
+                (void)fs::write_all(BorrowedFd(3), "error pass a tap to the sandbox monitor: " + std::string(std::strerror(errno)) + "\n");
+                ::_exit(1);
+            }
+            ::fcntl(int(4 + i), F_SETFD, FD_CLOEXEC);
+            plan.vm.nets[i].fd = int(4 + i);
+        }
+        sys::close_range(unsigned(4 + taps.size()), ~0U, 0);
         log::forget_file(); // (the caller's --log descriptor is closed, or was 3)
         if (int null = ::open("/dev/null", O_RDWR | O_CLOEXEC); null >= 0) {
             for (int fd = 0; fd < 3; fd++)
@@ -691,7 +786,28 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
         }
     } cgroup_cleanup{*cgroup};
 
-    auto shares = TRY(prepare_config(config, options.id, bundle, dir));
+    // The network: the interfaces of the namespace the container joins (a CNI veth) go to the
+    // guest through taps; with none (or a new namespace) the guest has loopback only.
+    const std::string netns_path = network_namespace_path(config);
+    GuestNetwork net;
+    if (!netns_path.empty())
+        net = TRY(take_network(netns_path));
+    struct NetCleanup {
+        const std::string& path;
+        const GuestNetwork& net;
+        bool armed = true;
+        ~NetCleanup()
+        {
+            if (!armed)
+                return;
+            std::vector<std::string> links;
+            for (const auto& i : net.interfaces)
+                links.push_back(i.name);
+            remove_redirects(path, links);
+        }
+    } net_cleanup{netns_path, net};
+
+    auto shares = TRY(prepare_config(config, options.id, bundle, dir, "", !net.interfaces.empty()));
     long host_cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
     VmSize size = size_vm(config["linux"].value("resources", json::object()), cfg, unsigned(std::max(1L, host_cpus)));
 
@@ -720,10 +836,30 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
         vm.accel = TRY(choose_accel(cfg.accel, probe, "/run/husk/sandbox", 15'000));
     }
 
+    for (std::size_t i = 0; i < net.taps.size(); i++)
+        vm.nets.push_back(NetDevice{.fd = net.taps[i].fd.get(), .mac = net.interfaces[i].mac});
+
     pb::CreateContainerRequest req;
     req.set_container_id(options.id);
     req.set_config_json(config.dump());
     req.set_rootfs_tag("rootfs");
+    for (const auto& i : net.interfaces) {
+        auto* itf = req.add_interfaces();
+        itf->set_name(i.name);
+        itf->set_mac(i.mac);
+        itf->set_mtu(i.mtu);
+        for (const auto& a : i.addresses) {
+            auto* addr = itf->add_addresses();
+            addr->set_address(a.address);
+            addr->set_prefix_len(a.prefix_len);
+        }
+    }
+    for (const auto& r : net.routes) {
+        auto* route = req.add_routes();
+        route->set_destination(r.destination);
+        route->set_gateway(r.gateway);
+        route->set_device(r.device);
+    }
     for (const auto& s : shares) {
         auto* share = req.add_shares();
         share->set_tag(s.tag);
@@ -740,6 +876,7 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
     plan.create_request = req.SerializeAsString();
     plan.boot_timeout_ms = int(cfg.boot_timeout_seconds) * 1000;
     auto ready = TRY(spawn_monitor(std::move(plan), *cgroup));
+    net.taps.clear(); // QEMU has them (or has failed, and they go)
     if (!ready.ok) {
         // The monitor's log goes with the state directory: its last words go in the error.
         std::string detail;
@@ -766,6 +903,9 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
     r.annotations = config.value("annotations", std::map<std::string, std::string>{});
     r.monitor_pid = ready.monitor;
     r.qemu_pid = ready.qemu;
+    r.netns_path = net.interfaces.empty() ? "" : netns_path;
+    for (const auto& i : net.interfaces)
+        r.net_links.push_back(i.name);
     for (const auto& h : cgroup->hierarchies())
         r.cgroup_dirs.push_back(h.dir);
     if (auto ps = sys::proc_stat(ready.monitor))
@@ -791,6 +931,7 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
     }
     cleanup.armed = false;
     cgroup_cleanup.armed = false;
+    net_cleanup.armed = false;
     return r.keeper_pid;
 }
 
@@ -954,6 +1095,7 @@ Result<> vm_delete(const std::string& root, const std::string& id, bool force)
             log::warn("container " + id + ": the sandbox monitor did not exit; killed");
     }
     kill_record(r);
+    remove_redirects(r.netns_path, r.net_links);
     // Members still in the pod lose their mounts with it (their delete finds them gone).
     if (fs::exists(dir.file(pod_tag)))
         TRY(unmount_and_remove(dir.file(pod_tag)));

@@ -170,6 +170,12 @@ std::vector<std::string> qemu_argv(const VmSpec& spec)
             fsdev += ",multidevs=remap";
         a.insert(a.end(), {"-fsdev", fsdev, "-device", "virtio-9p-device,fsdev=" + id + ",mount_tag=" + escape(s.tag)});
     }
+    n = 0;
+    for (const auto& net : spec.nets) {
+        std::string id = "net" + std::to_string(n++);
+        a.insert(a.end(), {"-netdev", "tap,id=" + id + ",fd=" + std::to_string(net.fd) + ",vhost=off",
+                           "-device", "virtio-net-device,netdev=" + id + ",mac=" + net.mac});
+    }
     return a;
 }
 
@@ -214,6 +220,9 @@ Result<pid_t> launch(const VmSpec& spec)
             report(1);
         // Everything else closes at exec (the report pipe only if exec works).
         sys::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+        for (const auto& net : spec.nets) // but the taps QEMU is given by number
+            if (::fcntl(net.fd, F_SETFD, 0) < 0)
+                report(3);
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -233,8 +242,8 @@ Result<pid_t> launch(const VmSpec& spec)
         while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
         }
         const std::string what[] = {"open /dev/null as stdin of " + spec.qemu, "open " + log + " for " + spec.qemu,
-                                    "exec " + spec.qemu};
-        return fail_errno(f.err, what[std::clamp(f.step, 0, 2)]);
+                                    "exec " + spec.qemu, "pass a tap to " + spec.qemu};
+        return fail_errno(f.err, what[std::clamp(f.step, 0, 3)]);
     }
     return pid;
 }

@@ -2,9 +2,9 @@
 // guest image (an ELF vmlinux through PVH and an initramfs whose /init is husk-agent), the
 // launch, and the choice of accelerator.
 //
-// The guest has no network card, no PCI, no firmware: a serial console into a log file, a
-// virtio-serial port named "agent" whose host end is a unix socket QEMU listens on, a
-// virtio-rng, and one virtio-9p device per shared host directory.
+// The guest has no PCI, no firmware: a serial console into a log file, a virtio-serial port
+// named "agent" whose host end is a unix socket QEMU listens on, a virtio-rng, one virtio-9p
+// device per shared host directory, and a virtio-net device per tap it is given.
 #pragma once
 
 #include "common/error.hpp"
@@ -24,6 +24,13 @@ struct Share {
     bool multidevs = false;
 };
 
+// A virtio-net device on a tap QEMU is handed open (the tap lives in the container's
+// network namespace; tc redirects connect it to the interface it stands for).
+struct NetDevice {
+    int fd = -1;     // the tap, open in the process that launches QEMU; QEMU gets it as is
+    std::string mac; // the guest interface's MAC: the host interface's
+};
+
 struct VmSpec {
     std::string qemu = "qemu-system-x86_64";
     std::string kernel; // ELF vmlinux (PVH) or a bzImage
@@ -34,6 +41,7 @@ struct VmSpec {
     std::string console_log;     // the serial console, a file
     std::string agent_socket;    // QEMU listens here for the agent port
     std::vector<Share> shares;
+    std::vector<NetDevice> nets;
     std::string extra_append;    // more kernel parameters
     bool probe = false;          // husk.probe=1: the agent reports and powers off
     unsigned tsc_khz = 0;        // 0: read from /proc/cpuinfo

@@ -405,3 +405,37 @@ TEST_CASE("sandbox vmm: the KVM probe boot, with fake QEMUs")
     CHECK(noimg_kvm.error().message().find("no-vmlinux") != std::string::npos);
     remove_tree(dir);
 }
+
+TEST_CASE("sandbox vmm: a tap reaches QEMU under its own number, with a virtio-net device of its MAC")
+{
+    std::string dir = make_temp_dir();
+    std::string fake = dir + "/fake-qemu";
+    write_script(fake, "echo \"fds=$(ls /proc/self/fd | sort -n | tr '\\n' ' ')\"\n"
+                       "echo \"args=$*\"\n");
+    // Close-on-exec, as husk opens it: launch passes it anyway, and only it.
+    int tap = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    REQUIRE(tap >= 0);
+    int tap_fd = ::fcntl(tap, F_DUPFD_CLOEXEC, 40);
+    ::close(tap);
+    REQUIRE(tap_fd >= 40);
+
+    VmSpec spec;
+    spec.qemu = fake;
+    spec.console_log = dir + "/console.log";
+    spec.tsc_khz = 1;
+    spec.nets.push_back(NetDevice{.fd = tap_fd, .mac = "02:42:0a:00:00:07"});
+    auto argv = qemu_argv(spec);
+    CHECK(arg_after(argv, "-netdev") == "tap,id=net0,fd=" + std::to_string(tap_fd) + ",vhost=off");
+    CHECK(has(argv, "virtio-net-device,netdev=net0,mac=02:42:0a:00:00:07"));
+    auto pid = launch(spec);
+    REQUIRE(pid);
+    int status = -1;
+    REQUIRE(::waitpid(*pid, &status, 0) == *pid);
+    CHECK(WIFEXITED(status));
+    std::string out = read(dir + "/console.log.qemu");
+    CHECK(out.find("fds=0 1 2 3 " + std::to_string(tap_fd) + " \n") != std::string::npos);
+    // The caller's copy stays close-on-exec.
+    CHECK((::fcntl(tap_fd, F_GETFD) & FD_CLOEXEC) != 0);
+    ::close(tap_fd);
+    remove_tree(dir);
+}
