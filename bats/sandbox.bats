@@ -81,16 +81,24 @@ set_annotation() {
 	assert_root_empty
 }
 
-@test "sandbox: a terminal or preserved fds are refused for a VM, before anything is made" {
+@test "sandbox: a detached terminal without a console socket, or preserved fds, are refused for a VM, before anything is made" {
 	mkdir -p "$IMAGE_DIR"
 	: >"$IMAGE_DIR/vmlinux"
 	: >"$IMAGE_DIR/initramfs.cpio"
 	update_config '.process.terminal = true'
-	run runtime --sandbox vm run --bundle "$BUNDLE" "$CID"
+	run runtime --sandbox vm create --bundle "$BUNDLE" "$CID"
 	assert_failure
-	assert_output_contains "process.terminal is not supported in a VM sandbox"
+	assert_output_contains "cannot allocate tty if husk will detach without setting console socket"
+	assert_root_empty
+	run runtime --sandbox vm run -d --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "cannot allocate tty if husk will detach without setting console socket"
 	assert_root_empty
 	update_config '.process.terminal = false'
+	run runtime --sandbox vm create --console-socket "$TEST_DIR/no-such.sock" --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "cannot use console socket if husk will not detach or allocate tty"
+	assert_root_empty
 	run runtime --sandbox vm run --preserve-fds 1 --bundle "$BUNDLE" "$CID"
 	assert_failure
 	assert_output_contains "--preserve-fds"

@@ -260,3 +260,61 @@ assert_vm_gone() {
 	assert_output_contains "enter network namespace $TEST_DIR/not-a-netns"
 	assert_vm_gone
 }
+
+@test "sandbox vm: terminals: the pty master to --console-socket, input, consoleSize, and exec -t on the caller's terminal" {
+	recvtty=${HUSK_RECVTTY:-"$HUSK_BUILD/tests/recvtty"}
+	[ -x "$recvtty" ] || fail "the console socket receiver $recvtty is missing (build first)"
+	update_config '.process.terminal = true | .process.consoleSize = {"height": 37, "width": 111}'
+	set_args sh -c 'tty; stty size; read line; echo "got:$line"; exec sleep 1000'
+	"$recvtty" "$TEST_DIR/console.sock" --input $'typed-text\n' </dev/null >"$TEST_DIR/tty.out" 2>"$TEST_DIR/tty.err" 3>&- &
+	HOLDER_PIDS+=("$!")
+	wait_for_file "$TEST_DIR/console.sock"
+	runtime_detached --sandbox vm run -d --console-socket "$TEST_DIR/console.sock" --bundle "$BUNDLE" "$CID"
+	assert_success
+	for _ in $(seq 1 120); do
+		grep -q 'got:typed-text' "$TEST_DIR/tty.out" && break
+		sleep 0.5
+	done
+	output=$(tr -d '\r' <"$TEST_DIR/tty.out")
+	assert_output_contains "got:typed-text"
+	# (The guest's terminal echoes the input, maybe before the first line.)
+	assert_output_matches '^/dev/pts/[0-9]+$'
+	grep -qx '37 111' <<<"$output" || fail "the guest's terminal size: $output"
+	# exec -t in the foreground: the caller's terminal (script(1)), its size, the exit code.
+	status=0
+	timeout -k 10 "$HUSK_TEST_TIMEOUT" script -qec "stty rows 33 cols 77; $(printf '%q ' "$RUNTIME" --root "$ROOT") exec -t $CID sh -c 'tty; stty size; exit 4'; echo rc=\$?" /dev/null \
+		</dev/null >"$TEST_DIR/script.out" 2>&1 3>&- || status=$?
+	# (Without the "^@" a terminal echoes when script's input ends, as in terminal.bats.)
+	output=$(tr -d '\r\0' <"$TEST_DIR/script.out" | sed 's/\^@//g')
+	assert_output_contains "33 77"
+	assert_output_contains "rc=4"
+	assert_output_matches '^/dev/pts/[0-9]+$'
+	run runtime delete -f "$CID"
+	assert_success
+	assert_vm_gone
+}
+
+@test "sandbox vm: run with a terminal in the foreground: the caller's terminal, its size, and a resize" {
+	mkdir -p "$TEST_DIR/shared"
+	update_config '.process.terminal = true | .mounts += [{"destination": "/shared", "type": "bind", "source": "'"$TEST_DIR/shared"'", "options": ["rbind", "rw"]}]'
+	# The container prints its size, says so through a shared directory, and waits (bounded)
+	# for the size to change: the host resizes its terminal once it has seen the file.
+	set_args sh -c 'stty size; touch /shared/ready; i=0
+		while [ $i -lt 200 ]; do
+			s=$(stty size)
+			[ "$s" != "30 90" ] && break
+			sleep 0.1
+			i=$((i + 1))
+		done
+		echo "now $s"; exit 6'
+	status=0
+	timeout -k 10 "$HUSK_TEST_TIMEOUT" script -qec "stty rows 30 cols 90
+		(while [ ! -e $TEST_DIR/shared/ready ]; do sleep 0.1; done; stty rows 40 cols 100 </dev/tty) &
+		$(printf '%q ' "$RUNTIME" --root "$ROOT") --sandbox vm run --bundle $BUNDLE $CID; echo rc=\$?" /dev/null \
+		</dev/null >"$TEST_DIR/script.out" 2>&1 3>&- || status=$?
+	output=$(tr -d '\r\0' <"$TEST_DIR/script.out" | sed 's/\^@//g')
+	grep -qx '30 90' <<<"$output" || fail "the container did not start with the caller's size: $output"
+	assert_output_contains "now 40 100"
+	assert_output_contains "rc=6"
+	assert_vm_gone
+}

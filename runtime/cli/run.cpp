@@ -6,6 +6,7 @@
 #include "common/log.hpp"
 #include "image/bundle.hpp"
 #include "runtime/state/container_id.hpp"
+#include "runtime/terminal/attach.hpp"
 #include "sandbox/host/vm_container.hpp"
 
 #include "common/sys.hpp"
@@ -33,7 +34,9 @@ Result<int> run_in_vm(const std::string& root, const CreateOptions& options, con
         sigaddset(&forwarded, sig);
     if (!detach)
         ::sigprocmask(SIG_BLOCK, &forwarded, &old);
-    auto keeper = sandbox::vm_create(root, options, sel, !detach);
+    // With a terminal and no console socket, the pty's master comes back here to relay.
+    Fd master;
+    auto keeper = sandbox::vm_create(root, options, sel, !detach, detach ? nullptr : &master);
     if (!keeper)
         return std::unexpected(keeper.error());
     if (auto s = sandbox::vm_start(root, options.id); !s) {
@@ -42,8 +45,21 @@ Result<int> run_in_vm(const std::string& root, const CreateOptions& options, con
     }
     if (detach)
         return 0;
-    Fd sigfd(::signalfd(-1, &forwarded, SFD_CLOEXEC | SFD_NONBLOCK));
     Fd pidfd(sys::pidfd_open(*keeper));
+    if (master) {
+        int code = 0;
+        {
+            terminal::SignalForwarding forwarding(terminal::SignalForwarding::Active::Yes);
+            code = terminal::attach_and_wait(*keeper, pidfd.borrow(), std::move(master));
+        }
+        ::sigprocmask(SIG_SETMASK, &old, nullptr);
+        if (!keep) {
+            if (auto d = sandbox::vm_delete(root, options.id, true); !d)
+                log::warn("delete " + options.id + ": " + d.error().message());
+        }
+        return code;
+    }
+    Fd sigfd(::signalfd(-1, &forwarded, SFD_CLOEXEC | SFD_NONBLOCK));
     int status = 0;
     for (;;) {
         pollfd p[2] = {{.fd = pidfd.get(), .events = POLLIN, .revents = 0},

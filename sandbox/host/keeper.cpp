@@ -11,7 +11,10 @@
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
+#include <cstdlib>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <termios.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -43,9 +46,32 @@ int keeper_exit_signal(unsigned exit_status)
 
 namespace {
 
-// Forwards what the keeper is sent to the guest's process, on a connection of its own.
+// The window size of the keeper's terminal (fd 0) onto the guest process's pty.
+void resize_guest_pty(int state_dir, const KeeperPlan& plan)
+{
+    winsize ws {};
+    if (::ioctl(0, TIOCGWINSZ, &ws) < 0 || (ws.ws_row == 0 && ws.ws_col == 0))
+        return;
+    auto conn = connect_monitor(BorrowedFd(state_dir));
+    if (!conn)
+        return;
+    AgentClient client(std::move(*conn));
+    pb::ResizePtyRequest req;
+    req.set_container_id(plan.id);
+    req.set_exec_id(plan.exec_id);
+    req.set_height(ws.ws_row);
+    req.set_width(ws.ws_col);
+    pb::Empty resp;
+    if (auto r = client.call("ResizePty", req, resp, 10'000); !r)
+        log::debug("keeper " + plan.id + ": resize: " + r.error().message());
+}
+
+// Forwards what the keeper is sent to the guest's process, on a connection of its own; with
+// a terminal, SIGWINCH is a new window size instead.
 void forward_signals(int state_dir, KeeperPlan plan, sigset_t set)
 {
+    if (plan.terminal_slave >= 0)
+        resize_guest_pty(state_dir, plan);
     for (;;) {
         siginfo_t si;
         int sig = ::sigwaitinfo(&set, &si);
@@ -53,6 +79,10 @@ void forward_signals(int state_dir, KeeperPlan plan, sigset_t set)
             continue;
         if (sig == SIGCHLD || sig == SIGPIPE)
             continue;
+        if (sig == SIGWINCH && plan.terminal_slave >= 0) {
+            resize_guest_pty(state_dir, plan);
+            continue;
+        }
         auto conn = connect_monitor(BorrowedFd(state_dir));
         if (!conn)
             continue; // the sandbox is gone: the wait ends the keeper soon
@@ -70,6 +100,11 @@ void forward_signals(int state_dir, KeeperPlan plan, sigset_t set)
 [[noreturn]] void run_keeper(const KeeperPlan& plan)
 {
     ::prctl(PR_SET_NAME, "husk-keeper");
+    if (plan.terminal_slave >= 0) {
+        // The pty is the keeper's controlling terminal: a resize of its master signals us.
+        ::setsid();
+        (void)::ioctl(0, TIOCSCTTY, 0);
+    }
     (void)log::set_file(plan.state_dir + "/monitor.log");
     int dir = ::open(plan.state_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
@@ -117,6 +152,32 @@ void forward_signals(int state_dir, KeeperPlan plan, sigset_t set)
 
 } // namespace
 
+Result<HostPty> open_host_pty(unsigned short rows, unsigned short cols)
+{
+    Fd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!master)
+        return fail_errno("open a pty");
+    if (::grantpt(master.get()) < 0 || ::unlockpt(master.get()) < 0)
+        return fail_errno("unlock the pty");
+    char name[64];
+    if (::ptsname_r(master.get(), name, sizeof name) != 0)
+        return fail_errno("name of the pty");
+    Fd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!slave)
+        return fail_errno(std::string("open ") + name);
+    termios t {};
+    if (::tcgetattr(slave.get(), &t) < 0)
+        return fail_errno("terminal settings of the pty");
+    ::cfmakeraw(&t);
+    if (::tcsetattr(slave.get(), TCSANOW, &t) < 0)
+        return fail_errno("raw mode on the pty");
+    if (rows || cols) {
+        winsize ws {.ws_row = rows, .ws_col = cols, .ws_xpixel = 0, .ws_ypixel = 0};
+        (void)::ioctl(master.get(), TIOCSWINSZ, &ws);
+    }
+    return HostPty{std::move(master), std::move(slave)};
+}
+
 Result<pid_t> spawn_keeper(const KeeperPlan& plan, bool attached)
 {
     // The detached keeper's pid comes back through a pipe from the middle process.
@@ -137,6 +198,11 @@ Result<pid_t> spawn_keeper(const KeeperPlan& plan, bool attached)
             }
         }
         wr.reset();
+        if (plan.terminal_slave >= 0) {
+            for (int fd = 0; fd < 3; fd++)
+                if (::dup2(plan.terminal_slave, fd) < 0)
+                    ::_exit(255);
+        }
         // Only the stdio the process is to have: nothing else of the caller's stays open.
         sys::close_range(3, ~0U, 0);
         log::forget_file();

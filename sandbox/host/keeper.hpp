@@ -7,7 +7,11 @@
 //   - its exit: the keeper exits when the guest's process has exited and its output is all
 //     written, with the same status (killed by the same signal, or the same exit code); a
 //     VM that dies under it counts as SIGKILL;
-//   - signals: every signal sent to the keeper that it can catch goes on to the process.
+//   - signals: every signal sent to the keeper that it can catch goes on to the process;
+//   - a terminal: when the guest's process has one (a pty in the guest), the keeper holds the
+//     slave of a host pty as its stdio and controlling terminal, whose master went to the
+//     caller's console socket (or stays with an attached husk); a window size set on that
+//     master reaches the keeper as SIGWINCH and the guest's pty as ResizePty.
 //
 // Its pid is what `create --pid-file`, `exec --pid-file` and `state` report. Detached, it is
 // forked twice, so the caller's subreaper (containerd's shim waits for that pid) or init
@@ -15,6 +19,7 @@
 #pragma once
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 
 #include <string>
 #include <sys/types.h>
@@ -26,7 +31,15 @@ struct KeeperPlan {
     std::string id;
     std::string exec_id; // "" for the container's own process
     bool relay_stdin = false;
+    int terminal_slave = -1; // the process has a terminal: the host pty's slave (HostPty)
 };
+
+// A host pty for a guest process with a terminal: the master for the caller, the slave for
+// the keeper, in raw mode (the guest's pty does the line discipline), with SIZE if non-zero.
+struct HostPty {
+    Fd master, slave;
+};
+Result<HostPty> open_host_pty(unsigned short rows, unsigned short cols);
 
 Result<pid_t> spawn_keeper(const KeeperPlan& plan, bool attached);
 

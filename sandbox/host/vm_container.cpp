@@ -5,6 +5,8 @@
 #include "common/fs.hpp"
 #include "common/log.hpp"
 #include "common/sys.hpp"
+#include "runtime/terminal/attach.hpp"
+#include "runtime/terminal/console.hpp"
 #include "sandbox/host/agent_client.hpp"
 #include "sandbox/host/config.hpp"
 #include "cgroups/manager.hpp"
@@ -16,11 +18,13 @@
 #include "sandbox/proto/agent.pb.h"
 
 #include <cstring>
+#include <optional>
 #include <fcntl.h>
 #include <net/if.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <algorithm>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -126,6 +130,41 @@ bool caller_has_stdin()
 }
 
 // A client connected to the sandbox's monitor, or "not running" when there is none.
+// The host side of a process's terminal (PROCESS is its OCI process): a pty whose master
+// goes to the console socket, or to an attached caller through MASTER_OUT, and whose slave
+// the keeper takes. None without process.terminal.
+Result<std::optional<HostPty>> host_terminal(const json& process, const std::string& console_socket, Fd* master_out)
+{
+    if (!process.is_object() || !process.value("terminal", false)) {
+        if (!console_socket.empty())
+            return fail("cannot use console socket if husk will not detach or allocate tty");
+        return std::nullopt;
+    }
+    if (console_socket.empty() && !master_out)
+        return fail("cannot allocate tty if husk will detach without setting console socket");
+    unsigned short rows = 0, cols = 0;
+    if (auto size = process.find("consoleSize"); size != process.end() && size->is_object()) {
+        auto dim = [&](const char* key) {
+            auto v = size->find(key);
+            return v != size->end() && v->is_number_unsigned() ? (unsigned short)std::min<uint64_t>(v->get<uint64_t>(), 65535) : (unsigned short)0;
+        };
+        rows = dim("height");
+        cols = dim("width");
+    }
+    auto pty = TRY(open_host_pty(rows, cols));
+    if (!console_socket.empty()) {
+        auto socket = TRY(terminal::connect_console_socket(console_socket));
+        TRY(terminal::send_fd(socket.borrow(), pty.master.borrow(), "/dev/ptmx"));
+        pty.master.reset();
+    } else {
+        *master_out = Fd(::fcntl(pty.master.get(), F_DUPFD_CLOEXEC, 3));
+        if (!*master_out)
+            return fail_errno("dup the pty master");
+        pty.master.reset();
+    }
+    return pty;
+}
+
 Result<AgentClient> connect(const state::ContainerDir& dir, const Record& r)
 {
     if (!monitor_alive(r))
@@ -533,7 +572,8 @@ Result<json> read_json_file(const std::string& path)
 std::string process_json(const ExecOptions& o, const json& config)
 {
     json p = config.value("process", json::object());
-    p.erase("terminal");
+    p["terminal"] = o.tty;
+    p.erase("consoleSize");
     if (!o.args.empty())
         p["args"] = o.args;
     if (!o.env.empty()) {
@@ -622,7 +662,7 @@ Result<> bind_mount(const std::string& source, const std::string& target, bool r
 // mounts under the sandbox's pod share (pod/ID/...), its namespaces the sandbox's in the
 // guest, and its calls go to the sandbox's monitor (monitor.sock is a link to it).
 Result<pid_t> vm_join(const std::string& root, const CreateOptions& options, json config, const std::string& bundle,
-                      const std::string& rootfs, const std::string& pod, bool attached)
+                      const std::string& rootfs, const std::string& pod, bool attached, std::optional<HostPty> pty)
 {
     state::Store store(root);
     Record sandbox;
@@ -677,7 +717,7 @@ Result<pid_t> vm_join(const std::string& root, const CreateOptions& options, jso
     req.set_config_json(config.dump());
     req.set_rootfs_tag(pod_tag);
     req.set_rootfs_path(options.id + "/rootfs");
-    const bool relay_stdin = caller_has_stdin();
+    const bool relay_stdin = pty.has_value() || caller_has_stdin();
     req.set_stdin(relay_stdin);
     {
         auto conn = connect_monitor(dir.fd());
@@ -704,7 +744,7 @@ Result<pid_t> vm_join(const std::string& root, const CreateOptions& options, jso
     r.annotations = config.value("annotations", std::map<std::string, std::string>{});
     r.cgroup_dirs.clear();
     r.pod = pod;
-    auto keeper = spawn_keeper(KeeperPlan{dir.path(), options.id, "", relay_stdin}, attached);
+    auto keeper = spawn_keeper(KeeperPlan{dir.path(), options.id, "", relay_stdin, pty ? pty->slave.get() : -1}, attached);
     if (!keeper) {
         undo_guest();
         return std::unexpected(keeper.error());
@@ -725,7 +765,8 @@ Result<pid_t> vm_join(const std::string& root, const CreateOptions& options, jso
     return r.keeper_pid;
 }
 
-Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, const Selection& sel, bool attached)
+Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, const Selection& sel, bool attached,
+                        Fd* terminal_master)
 {
     if (options.preserve_fds > 0)
         return fail("--preserve-fds: a VM sandbox cannot pass host file descriptors into the guest");
@@ -734,8 +775,6 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
     auto config = TRY(read_json_file(bundle + "/config.json"));
     if (!config.is_object())
         return fail(bundle + "/config.json: not a JSON object");
-    if (config.value("process", json::object()).value("terminal", false))
-        return fail("process.terminal is not supported in a VM sandbox yet");
     std::string rootfs = fs::absolute(config.value("root", json::object()).value("path", "rootfs"), bundle);
     struct stat st {};
     if (::stat(rootfs.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
@@ -747,8 +786,9 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
         if (auto v = a->find(sandbox_id_annotation); v != a->end() && v->is_string())
             pod = v->get<std::string>();
     }
+    auto pty = TRY(host_terminal(config.value("process", json::object()), options.console_socket, terminal_master));
     if (!pod.empty() && pod != options.id && is_vm_container(root, pod))
-        return vm_join(root, options, std::move(config), bundle, rootfs, pod, attached);
+        return vm_join(root, options, std::move(config), bundle, rootfs, pod, attached, std::move(pty));
     const bool pod_sandbox = pod == options.id;
     if (!fs::exists(cfg.kernel_path()) || !fs::exists(cfg.initrd_path()))
         return fail("the sandbox guest image is missing (" + cfg.kernel_path() + ", " + cfg.initrd_path()
@@ -866,7 +906,7 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
         share->set_guest_path(shares_root + s.tag);
         share->set_readonly(s.readonly);
     }
-    const bool relay_stdin = caller_has_stdin();
+    const bool relay_stdin = pty.has_value() || caller_has_stdin();
     req.set_stdin(relay_stdin);
 
     MonitorPlan plan;
@@ -910,7 +950,7 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
         r.cgroup_dirs.push_back(h.dir);
     if (auto ps = sys::proc_stat(ready.monitor))
         r.monitor_start_time = ps->start_time;
-    auto keeper = spawn_keeper(KeeperPlan{dir.path(), options.id, "", relay_stdin}, attached);
+    auto keeper = spawn_keeper(KeeperPlan{dir.path(), options.id, "", relay_stdin, pty ? pty->slave.get() : -1}, attached);
     if (!keeper) {
         kill_record(r);
         return std::unexpected(keeper.error());
@@ -987,8 +1027,6 @@ Result<> vm_kill(const std::string& root, const std::string& id, int sig, bool a
 
 Result<int> vm_exec(const std::string& root, const ExecOptions& options)
 {
-    if (options.tty)
-        return fail("exec --tty is not supported in a VM sandbox yet");
     if (options.preserve_fds > 0)
         return fail("--preserve-fds: a VM sandbox cannot pass host file descriptors into the guest");
     auto s = TRY(open_session(root, options.id, state::Lock::Shared));
@@ -1012,6 +1050,19 @@ Result<int> vm_exec(const std::string& root, const ExecOptions& options)
         }
     }
     bool detach = options.detach == Detach::Yes;
+    // A terminal: the keeper holds the host pty's slave; the master goes to the console
+    // socket, or stays here for an attached exec to relay.
+    Fd master;
+    auto pty = TRY(host_terminal(json::parse(process), options.console_socket, detach ? nullptr : &master));
+    if (pty && master) {
+        // The process starts with the request: it gets the caller's window size from the start.
+        winsize ws {};
+        if (::isatty(0) && ::ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
+            json p = json::parse(process);
+            p["consoleSize"] = {{"height", ws.ws_row}, {"width", ws.ws_col}};
+            process = p.dump();
+        }
+    }
     char rnd[8];
     std::string exec_id = "exec-" + std::to_string(::getpid());
     if (::getentropy(rnd, sizeof rnd) == 0)
@@ -1022,13 +1073,13 @@ Result<int> vm_exec(const std::string& root, const ExecOptions& options)
     req.set_container_id(options.id);
     req.set_exec_id(exec_id);
     req.set_process_json(process);
-    const bool relay_stdin = !detach || caller_has_stdin();
+    const bool relay_stdin = !detach || pty.has_value() || caller_has_stdin();
     req.set_stdin(relay_stdin);
     pb::StartResponse started;
     TRY(s.client.call("ExecProcess", req, started, 60'000));
     if (detach) {
         // The keeper stands for the process: its pid is the one reported.
-        auto keeper = spawn_keeper(KeeperPlan{s.dir.path(), options.id, exec_id, relay_stdin}, false);
+        auto keeper = spawn_keeper(KeeperPlan{s.dir.path(), options.id, exec_id, relay_stdin, pty ? pty->slave.get() : -1}, false);
         if (!keeper) {
             pb::SignalProcessRequest kill;
             kill.set_container_id(options.id);
@@ -1043,6 +1094,17 @@ Result<int> vm_exec(const std::string& root, const ExecOptions& options)
         return 0;
     }
     // The lock stays shared while the process runs: delete waits, as it does for husk's own.
+    if (pty) {
+        // An attached terminal: a keeper of our own holds the slave; we relay the master
+        // (or the console socket's receiver does) between our stdio and it, and wait.
+        terminal::SignalForwarding forwarding(terminal::SignalForwarding::Active::Yes);
+        auto keeper = spawn_keeper(KeeperPlan{s.dir.path(), options.id, exec_id, true, pty->slave.get()}, true);
+        if (!keeper)
+            return std::unexpected(keeper.error());
+        pty->slave.reset();
+        Fd pidfd(sys::pidfd_open(*keeper));
+        return terminal::attach_and_wait(*keeper, pidfd.borrow(), std::move(master));
+    }
     std::thread out(relay_output, s.dir.fd(), options.id, exec_id, pb::STDOUT, 1);
     std::thread err(relay_output, s.dir.fd(), options.id, exec_id, pb::STDERR, 2);
     std::thread(relay_input, s.dir.fd(), options.id, exec_id).detach();

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "runtime/container.hpp"
 
 #include <string>
@@ -31,8 +32,11 @@ bool is_vm_container(const std::string& root, const std::string& id);
 
 // Boots the sandbox, creates the container in it and starts its keeper (keeper.hpp), whose pid
 // is returned and written to options.pid_file. attached: the keeper is the caller's child.
+// With process.terminal, the master of the host pty the keeper holds goes to
+// options.console_socket or, without one, to TERMINAL_MASTER (an attached run relays it);
+// with neither, a terminal is refused.
 Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, const Selection& sel,
-                        bool attached = false);
+                        bool attached = false, Fd* terminal_master = nullptr);
 Result<> vm_start(const std::string& root, const std::string& id);
 Result<StateView> vm_state(const std::string& root, const std::string& id);
 Result<> vm_kill(const std::string& root, const std::string& id, int sig, bool all);
