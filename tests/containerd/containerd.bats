@@ -492,3 +492,18 @@ vm_shim_config() {
 	! pgrep -f "qemu-system.*$sb" >/dev/null || fail "the pod's QEMU is still running"
 	[ -z "$(rootfs_mounts "$c")" ] || fail "member rootfs still mounted: $(rootfs_mounts "$c")"
 }
+
+@test "a micro-VM container with a terminal through the shim: the guest's pty, resized by ctr" {
+	vm_shim_config
+	local id CTR_TIMEOUT=120
+	id=$(new_id vmtty)
+	run in_pty 27 93 timeout -k 5 "$CTR_TIMEOUT" ctr --address "$CTR_ADDRESS" --namespace "$CTR_NAMESPACE" \
+		run --runtime "$HUSK_CTD_RUNTIME" --runtime-config-path "$VM_SHIM_CONFIG" --rm -t "$IMAGE" "$id" \
+		sh -c "uname -r; $SHOW_TTY; exit 4"
+	assert_status 4
+	assert_output_contains /dev/pts/
+	assert_output_line "27 93"
+	assert_output_line "$GUEST_RELEASE"
+	wait_for_no_shim "$id"
+	! pgrep -f "qemu-system.*$id" >/dev/null || fail "a QEMU of $id is still running"
+}
