@@ -154,9 +154,13 @@ assert_vm_gone() {
 	# joins its network, ipc and uts namespaces (host paths, replaced by the sandbox's in the
 	# guest).
 	set_args sleep 1000
-	update_config ".annotations[\"io.kubernetes.cri.sandbox-id\"] = \"$CID\""
+	# CRI's sum of the pod's memory limits sizes the pod's VM: 320 MiB + 64 of overhead.
+	update_config ".annotations[\"io.kubernetes.cri.sandbox-id\"] = \"$CID\"
+		| .annotations[\"io.kubernetes.cri.sandbox-memory\"] = \"335544320\""
 	runtime_detached --sandbox vm run -d --bundle "$BUNDLE" "$CID"
 	assert_success
+	[ "$(jq -r .memory_mib "$ROOT/$CID/sandbox.json")" = 384 ] ||
+		fail "the pod's VM has $(jq -r .memory_mib "$ROOT/$CID/sandbox.json") MiB, want 384"
 	member="$CID-m"
 	mkdir -p "$TEST_DIR/member"
 	cp -a "$BUNDLE/rootfs" "$TEST_DIR/member/rootfs"

@@ -22,7 +22,48 @@ uint64_t number(const nlohmann::json& obj, const char* key)
     return 0;
 }
 
+// A positive decimal annotation value of OBJ[KEY] (digits only, at most 18), or 0.
+uint64_t annotation_number(const nlohmann::json& obj, const char* key)
+{
+    if (!obj.is_object())
+        return 0;
+    auto it = obj.find(key);
+    if (it == obj.end() || !it->is_string())
+        return 0;
+    const auto& s = it->get_ref<const std::string&>();
+    if (s.empty() || s.size() > 18)
+        return 0;
+    uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9')
+            return 0;
+        v = v * 10 + uint64_t(c - '0');
+    }
+    return v;
+}
+
 } // namespace
+
+nlohmann::json pod_resources(const nlohmann::json& annotations)
+{
+    nlohmann::json r = nlohmann::json::object();
+    uint64_t quota = annotation_number(annotations, "io.kubernetes.cri.sandbox-cpu-quota");
+    uint64_t period = annotation_number(annotations, "io.kubernetes.cri.sandbox-cpu-period");
+    uint64_t memory = annotation_number(annotations, "io.kubernetes.cri.sandbox-memory");
+    if (quota > 0) {
+        r["cpu"]["quota"] = quota;
+        if (period > 0)
+            r["cpu"]["period"] = period;
+    }
+    if (memory > 0)
+        r["memory"]["limit"] = memory;
+    return r;
+}
+
+VmSize larger(VmSize a, VmSize b)
+{
+    return VmSize{std::max(a.vcpus, b.vcpus), std::max(a.memory_mib, b.memory_mib)};
+}
 
 VmSize size_vm(const nlohmann::json& resources, const SandboxConfig& config, unsigned host_cpus)
 {

@@ -850,6 +850,12 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
     auto shares = TRY(prepare_config(config, options.id, bundle, dir, "", !net.interfaces.empty()));
     long host_cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
     VmSize size = size_vm(config["linux"].value("resources", json::object()), cfg, unsigned(std::max(1L, host_cpus)));
+    // A pod's VM holds all of its containers: CRI annotates the sandbox with their limits' sums.
+    if (pod_sandbox) {
+        json pod_res = pod_resources(config.value("annotations", json::object()));
+        if (!pod_res.empty())
+            size = larger(size, size_vm(pod_res, cfg, unsigned(std::max(1L, host_cpus))));
+    }
 
     VmSpec vm;
     vm.qemu = cfg.qemu;

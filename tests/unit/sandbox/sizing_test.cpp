@@ -78,3 +78,37 @@ TEST_CASE("sandbox sizing: resources of the wrong shape are no resources")
         CHECK(s.memory_mib == 300);
     }
 }
+
+TEST_CASE("sandbox sizing: a pod's resources from CRI's sandbox annotations")
+{
+    json a = {{"io.kubernetes.cri.sandbox-cpu-quota", "250000"},
+              {"io.kubernetes.cri.sandbox-cpu-period", "100000"},
+              {"io.kubernetes.cri.sandbox-memory", "1073741824"},
+              {"io.kubernetes.cri.sandbox-cpu-shares", "1024"}};
+    json r = pod_resources(a);
+    CHECK(r["cpu"]["quota"] == 250000);
+    CHECK(r["cpu"]["period"] == 100000);
+    CHECK(r["memory"]["limit"] == 1073741824);
+    VmSize s = size_vm(r, config(), 8);
+    CHECK(s.vcpus == 3);
+    CHECK(s.memory_mib == 1024 + 64);
+    // Absent, zero, negative, not decimal, too long, not a string: left out.
+    for (json bad : {json("0"), json("-5"), json("12x"), json(""), json("1e9"), json("1234567890123456789"), json(42)}) {
+        json r2 = pod_resources({{"io.kubernetes.cri.sandbox-memory", bad}, {"io.kubernetes.cri.sandbox-cpu-quota", bad}});
+        CHECK_MESSAGE(r2.empty(), bad.dump());
+    }
+    CHECK(pod_resources(json::object()).empty());
+    CHECK(pod_resources(json()).empty());
+    // A period without a quota says nothing; a quota without a period takes the default.
+    CHECK(pod_resources({{"io.kubernetes.cri.sandbox-cpu-period", "50000"}}).empty());
+    CHECK(size_vm(pod_resources({{"io.kubernetes.cri.sandbox-cpu-quota", "150000"}}), config(), 8).vcpus == 2);
+}
+
+TEST_CASE("sandbox sizing: larger takes each dimension's maximum")
+{
+    VmSize a{.vcpus = 1, .memory_mib = 2048};
+    VmSize b{.vcpus = 4, .memory_mib = 256};
+    VmSize l = larger(a, b);
+    CHECK(l.vcpus == 4);
+    CHECK(l.memory_mib == 2048);
+}
