@@ -93,8 +93,10 @@ private:
     Fd m_saved[3];
 };
 
-// A console socket for one create or exec: an abstract unix socket (nothing to clean up on
-// disk, no path-length trouble) in the agent's network namespace, where the runtime connects.
+// A console socket for one create or exec, where the runtime connects. In the guest a path in
+// the agent's own 0700 directory: a container may share the agent's network namespace (the
+// guest's, when it took over the host's network), where an abstract name could be bound or
+// connected to first by the container's processes. In the test mode an abstract socket.
 Result<Fd> console_listener(const std::string& name)
 {
     sockaddr_un addr;
@@ -511,6 +513,11 @@ struct Service::Stdio {
     Fd child[3];
     Fd console_listener;
     std::string console_name;
+    ~Stdio()
+    {
+        if (!console_name.empty() && console_name[0] == '/')
+            (void)::unlink(console_name.c_str());
+    }
 };
 
 Result<> Service::prepare_stdio(Proc& p, bool want_stdin, bool terminal, Stdio& io)
@@ -520,7 +527,15 @@ Result<> Service::prepare_stdio(Proc& p, bool want_stdin, bool terminal, Stdio& 
         // stdio is the pty the runtime makes in the container; 0-2 meanwhile are /dev/null.
         for (auto& fd : io.child)
             fd = TRY(fs::open("/dev/null", O_RDWR | O_CLOEXEC));
-        io.console_name = "@husk-agent-" + std::to_string(::getpid()) + "-" + std::to_string(++m_console_serial);
+        std::string serial = std::to_string(::getpid()) + "-" + std::to_string(++m_console_serial);
+        if (m_mode == Mode::Guest) {
+            std::string dir = m_paths.bundles + "/.consoles";
+            TRY(fs::mkdir_all(dir, 0700));
+            io.console_name = dir + "/" + serial;
+            (void)::unlink(io.console_name.c_str());
+        } else {
+            io.console_name = "@husk-agent-" + serial;
+        }
         io.console_listener = TRY(console_listener(io.console_name));
         return {};
     }
