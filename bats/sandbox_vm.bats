@@ -256,12 +256,18 @@ assert_vm_gone() {
 	[ -z "$output" ] || fail "the ingress redirect outlived the VM: $output"
 }
 
-@test "sandbox vm: a network namespace path that is no network namespace is refused before a VM boots" {
+@test "sandbox vm: a network namespace path that is no network namespace, or the host's, is refused before a VM boots" {
 	touch "$TEST_DIR/not-a-netns"
 	update_config '.linux.namespaces |= map(if .type == "network" then .path = "'"$TEST_DIR/not-a-netns"'" else . end)'
 	run runtime --sandbox vm create --bundle "$BUNDLE" "$CID"
 	assert_failure
-	assert_output_contains "enter network namespace $TEST_DIR/not-a-netns"
+	assert_output_contains "enter network namespace $TEST_DIR/not-a-netns: not a network namespace"
+	assert_vm_gone
+	# Nor the host's own: its interfaces are not a VM's to take.
+	update_config '.linux.namespaces |= map(if .type == "network" then .path = "/proc/'"$$"'/ns/net" else . end)'
+	run runtime --sandbox vm create --bundle "$BUNDLE" "$CID"
+	assert_failure
+	assert_output_contains "is the host's: a VM cannot take over the host's network"
 	assert_vm_gone
 }
 

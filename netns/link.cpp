@@ -13,6 +13,7 @@
 #include <linux/if_arp.h>
 #include <linux/if_ether.h>
 #include <linux/if_tun.h>
+#include <linux/nsfs.h>
 #include <linux/pkt_cls.h>
 #include <linux/tc_act/tc_mirred.h>
 #include <memory>
@@ -477,9 +478,12 @@ Result<NetnsEntry> NetnsEntry::enter(const std::string& path)
     entry.m_back = Fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     if (!entry.m_back)
         return fail_errno("open this thread's network namespace");
-    Fd target(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    // Non-blocking: a FIFO at PATH must not hang the open.
+    Fd target(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     if (!target)
         return fail_errno("open network namespace " + path);
+    if (::ioctl(target.get(), NS_GET_NSTYPE) != CLONE_NEWNET)
+        return fail("enter network namespace " + path + ": not a network namespace");
     if (::setns(target.get(), CLONE_NEWNET) < 0)
         return fail_errno("enter network namespace " + path);
     return entry;

@@ -428,6 +428,14 @@ struct GuestNetwork {
 Result<GuestNetwork> take_network(const std::string& path)
 {
     GuestNetwork net;
+    // The host's own network is not a VM's to take: its interfaces would all go to the guest.
+    struct stat target {}, host {};
+    if (::stat(path.c_str(), &target) == 0) {
+        for (const char* h : {"/proc/1/ns/net", "/proc/self/ns/net"}) {
+            if (::stat(h, &host) == 0 && host.st_dev == target.st_dev && host.st_ino == target.st_ino)
+                return fail("network namespace " + path + " is the host's: a VM cannot take over the host's network");
+        }
+    }
     auto entry = TRY(netns::NetnsEntry::enter(path));
     net.interfaces = TRY(netns::list_interfaces());
     net.routes = TRY(netns::list_routes(net.interfaces));
@@ -787,6 +795,14 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
             pod = v->get<std::string>();
     }
     auto pty = TRY(host_terminal(config.value("process", json::object()), options.console_socket, terminal_master));
+    if (pty && terminal_master && *terminal_master) {
+        // In the foreground: the guest's pty, and ours, start with the caller's window size.
+        winsize ws {};
+        if (::isatty(0) && ::ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
+            config["process"]["consoleSize"] = {{"height", ws.ws_row}, {"width", ws.ws_col}};
+            (void)::ioctl(terminal_master->get(), TIOCSWINSZ, &ws);
+        }
+    }
     if (!pod.empty() && pod != options.id && is_vm_container(root, pod))
         return vm_join(root, options, std::move(config), bundle, rootfs, pod, attached, std::move(pty));
     const bool pod_sandbox = pod == options.id;
