@@ -202,22 +202,22 @@ assert_vm_gone() {
 }
 
 @test "sandbox vm: the interface of a joined network namespace is the guest's, through a tap and tc redirects" {
-	# A network namespace as CNI leaves it: a veth "eth0" with an address and a default route,
-	# its peer on the host.
+	# A network namespace as CNI leaves it: a veth with an address and a default route, its peer
+	# on the host. Named ceth0: the guest's NIC (eth0 there) takes the host interface's name.
 	NET_NS=husk-vmnet-$$
 	NET_HOST_IF=hvmnet$$
 	ip netns add "$NET_NS"
-	ip link add name "$NET_HOST_IF" type veth peer name eth0 netns "$NET_NS"
+	ip link add name "$NET_HOST_IF" type veth peer name ceth0 netns "$NET_NS"
 	ip addr add 10.231.7.1/24 dev "$NET_HOST_IF"
 	ip link set "$NET_HOST_IF" up
-	ip netns exec "$NET_NS" ip link set eth0 mtu 1400
-	ip netns exec "$NET_NS" ip addr add 10.231.7.2/24 dev eth0
-	ip netns exec "$NET_NS" ip link set eth0 up
+	ip netns exec "$NET_NS" ip link set ceth0 mtu 1400
+	ip netns exec "$NET_NS" ip addr add 10.231.7.2/24 dev ceth0
+	ip netns exec "$NET_NS" ip link set ceth0 up
 	ip netns exec "$NET_NS" ip route add default via 10.231.7.1
-	mac=$(ip netns exec "$NET_NS" cat /sys/class/net/eth0/address)
+	mac=$(ip netns exec "$NET_NS" cat /sys/class/net/ceth0/address)
 	update_config '.linux.namespaces |= map(if .type == "network" then .path = "/var/run/netns/'"$NET_NS"'" else . end)'
 	# The container reports its interface and sends a line to a listener on the host's side.
-	set_args sh -c 'cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu; ip -4 addr show dev eth0; ip route;
+	set_args sh -c 'cat /sys/class/net/ceth0/address /sys/class/net/ceth0/mtu; ip -4 addr show dev ceth0; ip route;
 		echo hello-from-the-guest | timeout 5 nc 10.231.7.1 7777; exec sleep 1000'
 	timeout 120 busybox nc -l -p 7777 >"$TEST_DIR/received" &
 	listener=$!
@@ -238,21 +238,21 @@ assert_vm_gone() {
 	busybox ping -c 1 -W 10 10.231.7.2 || fail "the guest does not answer a ping"
 	# A tap in the namespace, redirects both ways.
 	ip netns exec "$NET_NS" ip link show husktap0 || fail "no tap in the namespace"
-	run ip netns exec "$NET_NS" tc filter show dev eth0 ingress
+	run ip netns exec "$NET_NS" tc filter show dev ceth0 ingress
 	assert_output_contains "Egress Redirect to device husktap0"
-	run runtime exec "$CID" cat /sys/class/net/eth0/address
+	run runtime exec "$CID" cat /sys/class/net/ceth0/address
 	assert_success
-	[ "$output" = "$mac" ] || fail "the guest's eth0 has MAC $output, want $mac"
+	[ "$output" = "$mac" ] || fail "the guest's ceth0 has MAC $output, want $mac"
 	run runtime exec "$CID" ip route
-	assert_output_contains "default via 10.231.7.1 dev eth0"
-	run runtime exec "$CID" cat /sys/class/net/eth0/mtu
+	assert_output_contains "default via 10.231.7.1 dev ceth0"
+	run runtime exec "$CID" cat /sys/class/net/ceth0/mtu
 	[ "$output" = 1400 ] || fail "the guest's MTU: $output"
 	run runtime delete -f "$CID"
 	assert_success
 	assert_vm_gone
 	run ip netns exec "$NET_NS" ip link show husktap0
 	[ "$status" -ne 0 ] || fail "the tap outlived the VM: $output"
-	run ip netns exec "$NET_NS" tc qdisc show dev eth0 ingress
+	run ip netns exec "$NET_NS" tc qdisc show dev ceth0 ingress
 	[ -z "$output" ] || fail "the ingress redirect outlived the VM: $output"
 }
 

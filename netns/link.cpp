@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <cctype>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
@@ -273,6 +274,7 @@ Result<std::vector<Route>> list_routes(const std::vector<Interface>& interfaces)
         route.destination = d + "/" + std::to_string(dst ? nl_addr_get_prefixlen(dst) : 0);
         if (nl_addr* gw = rtnl_route_nh_get_gateway(nh))
             route.gateway = addr_text(gw);
+        route.metric = rtnl_route_get_priority(r);
         if (family == AF_INET6 && route.destination.starts_with("fe80:"))
             continue;
         out.push_back(std::move(route));
@@ -290,6 +292,8 @@ Result<> validate(const std::vector<Interface>& interfaces, const std::vector<Ro
             return fail("interface name \"" + i.name + "\" is not a valid link name");
         if (!parse_mac(i.mac, mac))
             return fail("interface " + i.name + ": MAC \"" + i.mac + "\" is not aa:bb:cc:dd:ee:ff");
+        if ((mac[0] & 1) || (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) == 0)
+            return fail("interface " + i.name + ": MAC " + i.mac + " is zero or multicast");
         if (i.mtu < 68 || i.mtu > 65535)
             return fail("interface " + i.name + ": MTU " + std::to_string(i.mtu) + " is not within 68-65535");
         for (const auto& a : i.addresses) {
@@ -329,6 +333,7 @@ Result<Tap> open_tap(const std::string& name, unsigned mtu)
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
     if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0)
         return fail_errno("create tap " + name);
+    std::string made(ifr.ifr_name, ::strnlen(ifr.ifr_name, IFNAMSIZ));
     Fd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (!sock)
         return fail_errno("socket");
@@ -342,7 +347,7 @@ Result<Tap> open_tap(const std::string& name, unsigned mtu)
         return fail_errno("bring " + name + " up");
     if (::ioctl(sock.get(), SIOCGIFINDEX, &ifr) < 0)
         return fail_errno("index of " + name);
-    return Tap{std::move(fd), ifr.ifr_ifindex};
+    return Tap{std::move(fd), ifr.ifr_ifindex, made};
 }
 
 Result<> redirect_both_ways(int a, int b)
@@ -408,7 +413,7 @@ Result<> configure(const std::vector<Interface>& interfaces, const std::vector<R
         rtnl_link* found = nullptr;
         for (nl_object* o = nl_cache_get_first(links.get()); o && !found; o = nl_cache_get_next(o)) {
             auto* l = reinterpret_cast<rtnl_link*>(o);
-            if (mac_text(rtnl_link_get_addr(l)) == mac)
+            if (rtnl_link_get_arptype(l) == ARPHRD_ETHER && mac_text(rtnl_link_get_addr(l)) == mac)
                 found = l;
         }
         if (!found)
@@ -423,15 +428,22 @@ Result<> configure(const std::vector<Interface>& interfaces, const std::vector<R
         if (int e = rtnl_link_change(sk.get(), found, change.get(), 0); e < 0)
             return nl_fail("name link " + std::to_string(index) + " " + want.name + " with MTU " + std::to_string(want.mtu), e);
         Link up(rtnl_link_alloc());
-        rtnl_link_set_flags(up.get(), IFF_UP);
         Link by_index(rtnl_link_alloc());
+        if (!up || !by_index)
+            return fail("netlink: out of memory");
+        rtnl_link_set_flags(up.get(), IFF_UP);
         rtnl_link_set_ifindex(by_index.get(), index);
         if (int e = rtnl_link_change(sk.get(), by_index.get(), up.get(), 0); e < 0)
             return nl_fail("bring " + want.name + " up", e);
         for (const auto& a : want.addresses) {
             auto local = TRY(parse_addr(a.address + "/" + std::to_string(a.prefix_len), family_of(a.address)));
             RAddr addr(rtnl_addr_alloc());
+            if (!addr)
+                return fail("netlink: out of memory");
             rtnl_addr_set_ifindex(addr.get(), index);
+            // The address was in use on the host already: no duplicate detection to wait for.
+            if (family_of(a.address) == AF_INET6)
+                rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
             if (int e = rtnl_addr_set_local(addr.get(), local.get()); e < 0)
                 return nl_fail("address " + a.address, e);
             if (int e = rtnl_addr_add(sk.get(), addr.get(), 0); e < 0 && e != -NLE_EXIST)
@@ -456,12 +468,17 @@ Result<> configure(const std::vector<Interface>& interfaces, const std::vector<R
             rtnl_route_set_scope(route.get(), r.gateway.empty() ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE);
             if (int e = rtnl_route_set_dst(route.get(), dst.get()); e < 0)
                 return nl_fail("route to " + r.destination, e);
+            Addr gw;
+            if (!r.gateway.empty())
+                gw = TRY(parse_addr(r.gateway, family));
+            if (r.metric)
+                rtnl_route_set_priority(route.get(), r.metric);
             rtnl_nexthop* nh = rtnl_route_nh_alloc();
+            if (!nh)
+                return fail("netlink: out of memory");
             rtnl_route_nh_set_ifindex(nh, int(index));
-            if (!r.gateway.empty()) {
-                auto gw = TRY(parse_addr(r.gateway, family));
+            if (gw)
                 rtnl_route_nh_set_gateway(nh, gw.get());
-            }
             rtnl_route_add_nexthop(route.get(), nh); // the route owns it now
             if (int e = rtnl_route_add(sk.get(), route.get(), NLM_F_CREATE | NLM_F_EXCL); e < 0 && e != -NLE_EXIST)
                 return nl_fail("add the route to " + r.destination + (r.gateway.empty() ? "" : " via " + r.gateway)
@@ -491,8 +508,10 @@ Result<NetnsEntry> NetnsEntry::enter(const std::string& path)
 
 NetnsEntry::~NetnsEntry()
 {
-    if (m_back)
-        (void)::setns(m_back.get(), CLONE_NEWNET);
+    // Staying in the container's namespace would put whatever runs next (the monitor, QEMU)
+    // there: not a state to go on from.
+    if (m_back && ::setns(m_back.get(), CLONE_NEWNET) < 0)
+        std::abort();
 }
 
 } // namespace husk::netns

@@ -28,6 +28,7 @@ struct Route {
     std::string destination; // "10.1.2.0/24", "0.0.0.0/0", "::/0"
     std::string gateway;     // empty: on-link
     std::string device;      // the interface's name
+    unsigned metric = 0;     // the route's priority
     bool operator==(const Route&) const = default;
 };
 
@@ -51,11 +52,13 @@ Result<std::vector<Route>> list_routes(const std::vector<Interface>& interfaces)
 // parse, and routes naming one of the interfaces.
 Result<> validate(const std::vector<Interface>& interfaces, const std::vector<Route>& routes);
 
-// A tap device NAME (IFF_TAP, IFF_NO_PI, IFF_VNET_HDR), MTU set and up. It lives as long as
-// the returned descriptor (and its copies) stay open. Also returns its ifindex.
+// A tap device NAME (IFF_TAP, IFF_NO_PI, IFF_VNET_HDR; a "%d" in NAME lets the kernel number
+// it), MTU set and up. It lives as long as the returned descriptor (and its copies) stay
+// open. Also returns its name and ifindex.
 struct Tap {
     Fd fd;
     int ifindex = 0;
+    std::string name;
 };
 Result<Tap> open_tap(const std::string& name, unsigned mtu);
 

@@ -609,7 +609,7 @@ std::optional<Reply> Service::create_container(const std::string& payload)
         interfaces.push_back(std::move(n));
     }
     for (const auto& r : req.routes())
-        routes.push_back(netns::Route { r.destination(), r.gateway(), r.device() });
+        routes.push_back(netns::Route { r.destination(), r.gateway(), r.device(), r.metric() });
     if (auto v = netns::validate(interfaces, routes); !v)
         return error_reply(ttrpc::Code::invalid_argument, "container " + id + ": " + v.error().message());
     if (!interfaces.empty() || !routes.empty()) {

@@ -440,14 +440,10 @@ Result<GuestNetwork> take_network(const std::string& path)
     net.interfaces = TRY(netns::list_interfaces());
     net.routes = TRY(netns::list_routes(net.interfaces));
     TRY(netns::validate(net.interfaces, net.routes));
-    unsigned next_tap = 0;
     for (std::size_t i = 0; i < net.interfaces.size(); i++) {
         const auto& itf = net.interfaces[i];
-        std::string name;
-        do
-            name = "husktap" + std::to_string(next_tap++);
-        while (::if_nametoindex(name.c_str()) != 0 && next_tap < 1000);
-        auto tap = netns::open_tap(name, itf.mtu);
+        // The kernel numbers the tap: a free name, never an existing tap's.
+        auto tap = netns::open_tap("husktap%d", itf.mtu);
         auto redirected = tap ? netns::redirect_both_ways(itf.ifindex, tap->ifindex) : Result<>{};
         if (!tap || !redirected) {
             // Only the interfaces done before this one are this create's to undo.
@@ -921,6 +917,7 @@ Result<pid_t> vm_create(const std::string& root, const CreateOptions& options, c
         route->set_destination(r.destination);
         route->set_gateway(r.gateway);
         route->set_device(r.device);
+        route->set_metric(r.metric);
     }
     for (const auto& s : shares) {
         auto* share = req.add_shares();

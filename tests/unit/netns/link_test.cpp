@@ -42,6 +42,11 @@ TEST_CASE("netns validate: names, MACs and MTUs that a link cannot have")
         i.mac = mac;
         CHECK_MESSAGE(error_of({i}, {}).find("is not aa:bb:cc:dd:ee:ff") != std::string::npos, mac);
     }
+    for (std::string mac : {"00:00:00:00:00:00", "01:00:5e:00:00:01", "ff:ff:ff:ff:ff:ff"}) {
+        auto i = eth0();
+        i.mac = mac;
+        CHECK_MESSAGE(error_of({i}, {}).find("is zero or multicast") != std::string::npos, mac);
+    }
     auto upper = eth0();
     upper.mac = "02:42:0A:E7:07:02";
     CHECK(error_of({upper}, {}).empty());
